@@ -1,0 +1,59 @@
+"""The one provider interface: a prepared chat request in, a completion out.
+
+Every provider (OpenAI-compatible HTTP, Azure, the embedded local model, plugins) implements
+`Provider`. Requests are built once by the runner, before any I/O; providers never see suites.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+WireFormat = Literal["tools", "functions"]
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Exactly what is sent for one case x variant. `tools` is always in the OpenAI `tools` shape;
+    a provider speaking the legacy wire format (`api == "functions"`) converts it."""
+
+    model: str
+    messages: tuple[dict[str, Any], ...]
+    tools: tuple[dict[str, Any], ...] = ()
+    api: WireFormat = "tools"
+    temperature: float | None = 0.0
+    max_tokens: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call as the model emitted it. `arguments` is the raw text; scoring parses it."""
+
+    name: str
+    arguments: str
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    content: str | None
+    calls: tuple[ToolCall, ...] = ()
+    usage: Usage | None = None
+    raw: Any = None  # JSON-serialisable provider payload, stored in results.jsonl
+    finish_reason: str | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Async, safe to call concurrently. Raise `evalkit.errors.ProviderError` on a final failure."""
+
+    async def complete(self, request: ChatRequest) -> Completion: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,110 @@
+"""The run directory: results.jsonl (one line per case x variant x repeat), summary.json, report.html.
+
+A result line is plain JSON so users can open it with jq or pandas; `Result` is its typed form.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import InputError
+from .suite.model import AnyOf, Expectation
+
+RESULTS = "results.jsonl"
+SUMMARY = "summary.json"
+REPORT = "report.html"
+FUNCTIONS = "functions.json"
+
+
+def expectation_json(expect: Expectation) -> dict[str, Any]:
+    def value(v: Any) -> Any:
+        return {"any_of": list(v.values), "optional": v.optional} if isinstance(v, AnyOf) else v
+
+    return {
+        "refuse": expect.refuse,
+        "calls": [{"name": c.name, "arguments": None if c.arguments is None else
+                   {k: value(v) for k, v in c.arguments.items()}} for c in expect.calls],
+    }
+
+
+@dataclass
+class Result:
+    case_id: str
+    variant: str
+    repeat: int
+    verdict: str
+    reason: str
+    should_call: bool
+    expected: dict[str, Any]
+    calls: list[dict[str, Any]]
+    content: str | None
+    messages: list[dict[str, Any]]
+    functions_sha: str
+    model: str
+    api: str
+    usage: dict[str, Any] | None = None
+    tokens: dict[str, Any] | None = None
+    latency_s: float | None = None
+    error: str | None = None
+    raw: Any = None
+    tags: list[str] = field(default_factory=list)
+    name_correct: bool | None = None
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, default=str)
+
+
+class ResultsWriter:
+    """Appends one line per finished result and flushes, so a killed run keeps what it finished."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._f = open(path, "a", encoding="utf-8")
+
+    def write(self, results: Iterable[Result]) -> None:
+        self._f.write("".join(r.to_line() + "\n" for r in results))
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def read_results(run_dir: Path) -> list[dict[str, Any]]:
+    """Load results.jsonl; a torn last line (killed mid-write) is skipped, other bad lines are errors."""
+    path = Path(run_dir) / RESULTS
+    if not path.is_file():
+        raise InputError(str(path), "no results.jsonl here: is this an evalkit run directory?")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines):
+                break  # torn final write of a killed run
+            raise InputError(str(path), f"corrupt result line ({e.msg})", line=i) from None
+        if not isinstance(rec, dict) or not {"case_id", "variant", "verdict"} <= rec.keys():
+            raise InputError(str(path), "result line lacks case_id/variant/verdict", line=i)
+        out.append(rec)
+    return out
+
+
+def read_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise InputError(str(path), f"no {what} here")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(str(path), f"corrupt {what} ({e.msg})", line=e.lineno) from None
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
