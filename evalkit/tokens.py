@@ -237,15 +237,15 @@ def _shared_system(messages: Iterable[Mapping[str, Any]], encoding: tiktoken.Enc
 
 
 def _choice_tokens(encoding: tiktoken.Encoding, choice: Any) -> int:
-    """`function_call` / `tool_choice`: "none" costs 1, forcing a function 4 + its name."""
-    if choice in (None, "auto", "required"):
-        return 0
+    """Forcing or forbidding calls: "none" costs 1; a named `tool_choice` 7 + the name; a named
+    legacy `function_call` 4 + the name; "auto" / "required" nothing."""
     if choice == "none":
         return 1
-    if isinstance(choice, Mapping):
-        name = choice.get("name") or (choice.get("function") or {}).get("name")
-        return 4 + text_tokens(encoding, name)
-    return 0
+    if not isinstance(choice, Mapping):
+        return 0
+    if "function" in choice:
+        return 7 + text_tokens(encoding, choice["function"].get("name"))
+    return 4 + text_tokens(encoding, choice.get("name"))
 
 
 def count_request(request: ChatRequest, encoding: tiktoken.Encoding) -> TokenCount:
