@@ -258,3 +258,45 @@ def count_request(request: ChatRequest, encoding: tiktoken.Encoding) -> TokenCou
     functions = (definitions_tokens(request.tools, encoding) + _shared_system(request.messages, encoding)
                  + _choice_tokens(encoding, choice))
     return TokenCount(prompt=without + functions, functions=functions)
+
+
+def count_training_example(example: Mapping[str, Any], encoding: tiktoken.Encoding) -> int:
+    """Tokens of one fine-tuning JSONL line (all its messages, the answer included, and its
+    definitions): what training bills per epoch."""
+    tools = tuple(example.get("tools") or ({"type": "function", "function": f}
+                                           for f in example.get("functions") or ()))
+    request = ChatRequest(model="", messages=tuple(example.get("messages") or ()), tools=tools)
+    return count_request(request, encoding).prompt
+
+
+# ---- a suite's requests ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VariantTokens:
+    """Counted prompt tokens of one variant's requests, per case id; `encoding` None with a
+    `reason` when the variant cannot be counted with tiktoken (e.g. the embedded local model)."""
+
+    variant: str
+    encoding: str | None
+    prompt: dict[str, int]
+    functions: dict[str, int]
+    reason: str | None = None
+
+
+def count_prepared(prepared: Iterable[Any]) -> dict[str, VariantTokens]:
+    """Count `prepare()`'s requests (no model calls), grouped by variant in order."""
+    by_variant: dict[str, list[Any]] = {}
+    for p in prepared:
+        by_variant.setdefault(p.variant.name, []).append(p)
+    out = {}
+    for name, items in by_variant.items():
+        try:
+            encoding = encoding_for_variant(items[0].variant)
+            reason = None if encoding else "counted by the model's own tokenizer during runs"
+        except ConfigError as e:
+            encoding, reason = None, str(e)
+        counts = {p.case.id: count_request(p.request, encoding) for p in items} if encoding else {}
+        out[name] = VariantTokens(name, encoding.name if encoding else None,
+                                  {k: c.prompt for k, c in counts.items()},
+                                  {k: c.functions for k, c in counts.items()}, reason)
+    return out

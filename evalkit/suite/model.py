@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..cost import PricesSpec, TcoSpec
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -95,8 +97,8 @@ class SuiteSpec(_Strict):
     tools_module: str | None = None
     execute: bool = False
     gate: dict[str, Any] | None = None
-    prices: dict[str, Any] | None = None
-    tco: dict[str, Any] | None = None
+    prices: PricesSpec | None = None
+    tco: TcoSpec | None = None
 
 
 # ---- resolved types -------------------------------------------------------------------------
