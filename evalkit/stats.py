@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 from scipy.stats import binomtest, norm
 
@@ -64,3 +65,63 @@ def percentile(values: list[float], q: float) -> float | None:
     lo = math.floor(pos)
     hi = min(lo + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+# ---- repeats: the same case asked k times ------------------------------------------------
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """pass^k of one case (tau-bench): the chance that k draws without replacement from its n
+    attempts, c of them correct, are all correct. k = n: 1 if every attempt was correct."""
+    if not 0 < k <= n or not 0 <= c <= n:
+        raise ValueError(f"pass^k needs 0 < k <= n and 0 <= c <= n (n={n}, c={c}, k={k})")
+    return math.comb(c, k) / math.comb(n, k)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """pass@k of one case (Chen et al. 2021): the chance that at least one of k draws is correct."""
+    if not 0 < k <= n or not 0 <= c <= n:
+        raise ValueError(f"pass@k needs 0 < k <= n and 0 <= c <= n (n={n}, c={c}, k={k})")
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """How a variant behaves over repeats of the same cases.
+
+    `pass_rate`: mean over cases of the per-case share of correct attempts; `pass_hat_k`: mean
+    per-case pass^k; `all_correct`: cases right on every attempt, with a Wilson interval (it equals
+    pass^k when every case has exactly k attempts); `consistency`: share of cases whose attempts
+    all agree (all right or all wrong)."""
+
+    cases: int
+    k: int
+    pass_rate: float | None
+    pass_hat_k: float | None
+    pass_at_k: float | None
+    all_correct: Rate
+    consistency: float | None
+
+
+def case_pass_rates(outcomes: Mapping[str, Sequence[bool]]) -> dict[str, float]:
+    """Per case id, the share of its attempts that were correct (cases with no attempt left out)."""
+    return {case: sum(map(bool, xs)) / len(xs) for case, xs in outcomes.items() if xs}
+
+
+def repeat_stats(outcomes: Mapping[str, Sequence[bool]], k: int | None = None) -> Repeats:
+    """Summarise per-case attempt outcomes; k defaults to the fewest attempts any case has."""
+    cases = {c: [bool(x) for x in xs] for c, xs in outcomes.items() if xs}
+    if not cases:
+        return Repeats(0, k or 0, None, None, None, wilson(0, 0), None)
+    k = k or min(len(xs) for xs in cases.values())
+    usable = {c: xs for c, xs in cases.items() if len(xs) >= k}
+    rates = case_pass_rates(cases)
+    hat = [pass_hat_k(len(xs), sum(xs), k) for xs in usable.values()]
+    at = [pass_at_k(len(xs), sum(xs), k) for xs in usable.values()]
+    return Repeats(
+        cases=len(cases), k=k,
+        pass_rate=sum(rates.values()) / len(rates),
+        pass_hat_k=sum(hat) / len(hat) if hat else None,
+        pass_at_k=sum(at) / len(at) if at else None,
+        all_correct=wilson(sum(all(xs) for xs in cases.values()), len(cases)),
+        consistency=sum(all(xs) or not any(xs) for xs in cases.values()) / len(cases),
+    )
