@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from .scoring import VERDICTS
 from .stats import paired, percentile, wilson
+from .tokens import usage_check
 
 RATES = ("accuracy", "call_accuracy", "refusal_accuracy", "hallucination_rate",
          "over_refusal_rate", "name_accuracy")
@@ -49,6 +50,7 @@ def variant_metrics(records: list[Mapping[str, Any]]) -> dict[str, Any]:
     out["function_tokens"] = _mean(t.get("functions") for t in tokens)
     out["api_prompt_tokens"] = _mean(u.get("prompt_tokens") for u in usage)
     out["completion_tokens"] = _mean(u.get("completion_tokens") for u in usage)
+    out.update(usage_check(records))  # counted vs API-reported prompt tokens, flagged if far apart
     latencies = [r["latency_s"] for r in records if r.get("latency_s") is not None]
     out["latency_p50"] = percentile(latencies, 50)
     out["latency_p95"] = percentile(latencies, 95)

@@ -20,6 +20,7 @@ from .providers.base import ChatRequest, Completion, Provider
 from .results import FUNCTIONS, REPORT, SUMMARY, Result, ResultsWriter, expectation_json, read_results, write_json
 from .scoring import decide
 from .suite.model import Suite, VariantSpec
+from .tokens import request_counter
 
 DEFAULT_CONCURRENCY = 16
 
@@ -67,7 +68,7 @@ def token_counter(variant: VariantSpec, provider: Provider) -> Callable[[ChatReq
     own = getattr(provider, "count_prompt_tokens", None)
     if own is not None:
         return lambda request: {"prompt": own(request), "functions": None, "counter": "model"}
-    return lambda request: None
+    return request_counter(variant)  # tiktoken + OpenAI's prompt rules (evalkit/tokens.py)
 
 
 def variant_info(variant: VariantSpec) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import tiktoken
 from tiktoken.model import encoding_name_for_model
@@ -300,3 +300,44 @@ def count_prepared(prepared: Iterable[Any]) -> dict[str, VariantTokens]:
                                   {k: c.prompt for k, c in counts.items()},
                                   {k: c.functions for k, c in counts.items()}, reason)
     return out
+
+
+# ---- per-result accounting (the runner's hook) and the check against the API's usage -----
+
+def request_counter(variant: Any) -> Callable[[ChatRequest], dict[str, Any] | None]:
+    """What the runner stores as a result's `tokens`: counted prompt tokens, the function-
+    definition share and the encoding. Counts nothing (None) for variants tiktoken cannot count."""
+    try:
+        encoding = encoding_for_variant(variant)
+    except ConfigError:
+        encoding = None
+    if encoding is None:
+        return lambda request: None
+
+    def count(request: ChatRequest) -> dict[str, Any]:
+        c = count_request(request, encoding)
+        return {"prompt": c.prompt, "functions": c.functions, "counter": encoding.name}
+
+    return count
+
+
+# Our rules over-count some schemas by up to 3 tokens on newer models (tests/test_tokens.py);
+# more than that, or 3%, on average means the wrong encoding or rules.
+MISMATCH_TOKENS = 3
+MISMATCH_SHARE = 0.03
+
+
+def usage_check(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counted vs API-reported prompt tokens over the results that have both: mean difference
+    (API minus counted), largest absolute difference, and a flag when they disagree."""
+    pairs = [((r.get("usage") or {}).get("prompt_tokens"), (r.get("tokens") or {}).get("prompt"))
+             for r in records]
+    diffs = [api - counted for api, counted in pairs if api is not None and counted is not None]
+    if not diffs:
+        return {"api_prompt_tokens_diff": None, "api_prompt_tokens_diff_max": None,
+                "token_count_mismatch": None}
+    counted_mean = sum(c for a, c in pairs if a is not None and c is not None) / len(diffs)
+    mean_abs = sum(abs(d) for d in diffs) / len(diffs)
+    return {"api_prompt_tokens_diff": sum(diffs) / len(diffs),
+            "api_prompt_tokens_diff_max": max(diffs, key=abs),
+            "token_count_mismatch": mean_abs > max(MISMATCH_TOKENS, MISMATCH_SHARE * counted_mean)}

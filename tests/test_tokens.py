@@ -18,7 +18,7 @@ from evalkit.functions import shorten, to_tools
 from evalkit.providers.base import ChatRequest
 from evalkit.suite.model import VariantSpec
 from evalkit.tokens import (count_request, encoding_for, encoding_for_variant, encoding_name,
-                            render_functions)
+                            render_functions, request_counter, usage_check)
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "token_vectors.json").read_text())
 
@@ -192,3 +192,25 @@ def test_tool_call_messages_count_like_function_calls():
         {"id": "call_1", "type": "function", "function": {"name": "do_stuff", "arguments": args}}]}
     count = [count_request(ChatRequest(model="m", messages=(m,)), encoding).prompt for m in (legacy, tools)]
     assert count == [26, 26]
+
+
+# ---- per-result accounting -----------------------------------------------------------------
+
+def test_request_counter_for_the_runner():
+    vector = VECTORS["groups"][0]["vectors"][0]
+    count = request_counter(VariantSpec(name="v", model="gpt-4o"))
+    assert count(_request(vector)) == {"prompt": 101, "functions": 68, "counter": "o200k_base"}
+    assert request_counter(VariantSpec(name="l", provider="local", model="tiny"))(_request(vector)) is None
+    assert request_counter(VariantSpec(name="d", provider="azure", model="prod"))(_request(vector)) is None
+
+
+def test_usage_check_flags_large_differences():
+    def rec(api, counted):
+        return {"usage": {"prompt_tokens": api}, "tokens": {"prompt": counted}}
+
+    close = usage_check([rec(105, 105), rec(103, 105), rec(None, 100)])
+    assert close == {"api_prompt_tokens_diff": -1, "api_prompt_tokens_diff_max": -2,
+                     "token_count_mismatch": False}
+    far = usage_check([rec(230, 205), rec(231, 205)])
+    assert far["token_count_mismatch"] is True and far["api_prompt_tokens_diff"] == 25.5
+    assert usage_check([rec(None, 10)])["token_count_mismatch"] is None
