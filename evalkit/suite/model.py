@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..cost import PricesSpec, TcoSpec
+from ..gate.spec import GateSpec
 
 
 class _Strict(BaseModel):
@@ -96,7 +97,7 @@ class SuiteSpec(_Strict):
     string_match: Literal["exact", "bfcl"] = "exact"
     tools_module: str | None = None
     execute: bool = False
-    gate: dict[str, Any] | None = None
+    gate: GateSpec | None = None
     prices: PricesSpec | None = None
     tco: TcoSpec | None = None
 
