@@ -343,3 +343,18 @@ def test_run_with_baseline_runs_and_gates(tmp_path, cli):
         code, out, err = cli("run", suite, "--out", tmp_path / "never", "--baseline", tmp_path / "missing")
         assert "run directory not found" in one_line_error(code, out, err)
         assert len(server.requests) == n_requests  # a bad baseline stops before any request
+
+
+def test_the_example_workflow_uses_real_flags():
+    import shlex
+
+    import yaml
+
+    from conftest import ROOT
+    from evalkit.cli import build_parser
+
+    steps = yaml.safe_load((ROOT / "docs" / "github-actions.yml").read_text())["jobs"]["eval"]["steps"]
+    commands = [s["run"].strip() for s in steps if s.get("run", "").startswith("evalkit")]
+    assert [c.split()[1] for c in commands] == ["run", "gate"]
+    for command in commands:
+        build_parser().parse_args(shlex.split(command)[1:])  # argparse exits on an unknown flag
