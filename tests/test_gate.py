@@ -165,6 +165,9 @@ def test_suite_gate_section_sets_thresholds_and_flags_override(tmp_path, pair, c
     suite.write_text(suite.read_text().replace("min: {accuracy: 0.9}", "mni: 1"))
     code, out, err = cli("gate", run, "--baseline", base)
     assert "suite.yaml:8: field 'gate.mni': unknown key 'mni'" in one_line_error(code, out, err)
+    suite.unlink()
+    code, out, err = cli("gate", run, "--baseline", base)
+    assert code == 0 and "suite.yaml not found, so its `gate:` section is not read" in err
 
 
 def test_new_and_missing_variants_are_noted(pair, cli):

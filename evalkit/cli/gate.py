@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from ..errors import InputError
@@ -90,6 +91,9 @@ def gate_runs(run_dir: Path, baseline_dir: Path, *, suite_path: Path | None = No
     baseline = load_run(baseline_dir)
     run_ = load_run(run_dir)
     source = suite_path or _existing(run_.suite_path) or _existing(baseline.suite_path)
+    if source is None and (run_.suite_path or baseline.suite_path):
+        print(f"evalkit gate: note: suite {run_.suite_path or baseline.suite_path} not found, so its "
+              "`gate:` section is not read (pass --suite)", file=sys.stderr)
     spec = resolve(suite_gate(source), **(flags or {}))
     return emit(compare(run_, baseline, spec), junit, markdown)
 
