@@ -7,11 +7,10 @@ import pytest
 from junitparser import Failure, JUnitXml, Skipped
 
 from evalkit.gate.compare import drop_check, first_scored
-from evalkit.gate.inputs import RunRecords
 from evalkit.gate.spec import METRICS, GateSpec
 from evalkit.metrics import RATES, summarise
 from evalkit.stats import mcnemar_exact, wilson
-from fakeserver import FakeServer, last_user, text_reply, tool_reply
+from fakeserver import FakeServer, last_user, tool_reply
 
 
 def rec(case_id, verdict, variant="v", should_call=True, repeat=0, reason=""):
