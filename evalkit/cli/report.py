@@ -4,22 +4,48 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..report import render_report
+from ..errors import InputError
+from ..metrics import summarise
+from ..report import open_run, render_report
 from ..results import SUMMARY, read_json, read_results
+
+HELP = """\
+Render report.html for RUN_DIR: the headline table (every rate with n and a Wilson 95% interval,
+the best variant marked only where an exact McNemar test says so), the pairwise McNemar matrix,
+verdict bars, tokens and cost with the TCO chart, trials and repeats when present, and a
+cases x variants grid with a detail panel per case. One self-contained file; opens offline.
+
+Given several RUN_DIRs, compares them in one report: cases are matched by id and each variant is
+prefixed with its run's directory name ("before/base+full"). A run without summary.json (killed
+before it finished) is summarised from its results.jsonl."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="(re)render the HTML report of one or more runs",
-                       description="Render report.html for RUN_DIR (or a comparison of several runs).")
+    p = sub.add_parser("report", help="(re)render the HTML report of one or more runs", description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
     p.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="output file (default: RUN_DIR/report.html for one run, ./report.html for several)")
     p.set_defaults(func=run)
 
 
+def _load(run_dir: Path):
+    if not run_dir.is_dir():
+        raise InputError(str(run_dir), "no such run directory")
+    records = read_results(run_dir)
+    if (run_dir / SUMMARY).is_file():
+        return open_run(run_dir, read_json(run_dir / SUMMARY, "summary.json"), records)
+    info = read_json(run_dir / "run.json", "run.json") if (run_dir / "run.json").is_file() else {}
+    variants = info.get("variants") or {}
+    return open_run(run_dir, summarise(records, variants, list(variants)), records)
+
+
 def run(args: argparse.Namespace) -> int:
-    runs = [(d, read_json(d / SUMMARY, "summary.json"), read_results(d)) for d in args.runs]
+    runs = [_load(d) for d in args.runs]
     out = args.output or (args.runs[0] / "report.html" if len(args.runs) == 1 else Path("report.html"))
-    out.write_text(render_report(runs), encoding="utf-8")
+    try:
+        out.write_text(render_report(runs), encoding="utf-8")
+    except OSError as e:
+        raise InputError(str(out), f"cannot write the report ({e.strerror})") from None
     print(out)
     return 0

@@ -1,43 +1,91 @@
-"""HTML report: one self-contained file (inline CSS, no CDN), every text escaped by jinja2."""
+"""HTML report: one self-contained file (inline CSS and JS, no network), every text escaped.
+
+`render_report(runs)` takes one run or several to compare; each item is a `Run` or the
+`(run_dir, summary, records)` the runner has at hand. Tables and charts are rendered by jinja2
+(autoescaped); the cases grid is drawn in the browser from JSON embedded in the page.
+"""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, Union
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
-RATE_COLUMNS = [("accuracy", "accuracy"), ("call_accuracy", "call acc."), ("refusal_accuracy", "refusal acc."),
-                ("hallucination_rate", "halluc. rate"), ("over_refusal_rate", "over-refusal")]
+from ..scoring import VERDICTS
+from .cases import case_payload, script_json
+from .charts import PALETTE, interval_bar, verdict_bars
+from .costs import CostView, cost_view
+from .runs import Comparison, Run, combine, open_run
+from .view import RATES, headline, min_discordant, pair_matrix, repeats, trials, verdict_sentence
 
-_env = Environment(loader=PackageLoader("evalkit.report", "templates"),
-                   autoescape=select_autoescape(default=True, default_for_string=True),
-                   trim_blocks=True, lstrip_blocks=True)
+__all__ = ["render_report", "Run", "open_run", "combine"]
 
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-_env.filters["pct"] = pct
+RunInput = Union[Run, tuple[Path, Mapping[str, Any], Sequence[Mapping[str, Any]]]]
 
 
-def grid(records: Sequence[Mapping[str, Any]], variants: Sequence[str]) -> list[dict[str, Any]]:
-    """Cases x variants: one row per case id (first repeat), cells in variant order."""
-    rows: dict[str, dict[str, Any]] = {}
-    for r in records:
-        row = rows.setdefault(r["case_id"], {"id": r["case_id"], "prompt": _last_user(r), "cells": {}})
-        row["cells"].setdefault(r["variant"], r)
-    return [{**row, "cells": [row["cells"].get(v) for v in variants]} for row in rows.values()]
+def pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
 
 
-def _last_user(record: Mapping[str, Any]) -> str:
-    users = [m.get("content") for m in record.get("messages", []) if m.get("role") == "user"]
-    return str(users[-1]) if users else ""
+def num(value: float | None, fmt: str = "{:.0f}") -> str:
+    return "–" if value is None else fmt.format(value)
 
 
-def render_report(runs: Sequence[tuple[Path, Mapping[str, Any], Sequence[Mapping[str, Any]]]]) -> str:
-    run_dir, summary, records = runs[0]
-    variants = list(summary["variants"])
-    return _env.get_template("report.html.j2").render(
-        title=f"evalkit report: {run_dir.name}", summary=summary, variants=variants,
-        rate_columns=RATE_COLUMNS, rows=grid(records, variants))
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("evalkit.report", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(pct=pct, num=num)
+    return env
+
+
+_ENV = _env()
+
+
+def _asset(name: str) -> Markup:
+    """Our own CSS/JS, inlined verbatim (no user text in them)."""
+    return Markup((resources.files("evalkit.report") / "templates" / name).read_text(encoding="utf-8"))
+
+
+def _as_run(item: RunInput) -> Run:
+    if isinstance(item, Run):
+        return item
+    run_dir, summary, records = item
+    return open_run(Path(run_dir), summary, records)
+
+
+def _costs(comparison: Comparison) -> tuple[list[CostView], list[str], dict[str, float]]:
+    views, notes, per_1k = [], [], {}
+    for run, prefix in zip(comparison.runs, comparison.run_names):
+        view = cost_view(run, prefix)
+        if isinstance(view, str):
+            notes.append(f"{prefix}: {view}" if prefix else view)
+        else:
+            views.append(view)
+            per_1k.update(view.per_1k)
+    return views, notes, per_1k
+
+
+def render_report(runs: Sequence[RunInput]) -> str:
+    comparison = combine([_as_run(r) for r in runs])
+    variants = comparison.variants
+    names = list(variants)
+    cost_views, cost_notes, per_1k = _costs(comparison)
+    table = headline(variants, comparison.records, per_1k)
+    colours = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    case_order = list(comparison.runs[0].info.get("cases") or [])
+    payload = case_payload(names, comparison.records, comparison.functions, case_order)
+    payload["verdict_names"] = list(VERDICTS)
+    return _ENV.get_template("report.html.j2").render(
+        title=f"evalkit report — {comparison.title}", comparison=comparison, variants=variants, names=names,
+        table=table, rates=RATES, interval_bar=interval_bar,
+        sentence=verdict_sentence(variants, table["bests"]["accuracy"]),
+        min_discordant=min_discordant(), matrix=pair_matrix(names, comparison.pairs),
+        bars=verdict_bars(variants), costs=cost_views, cost_notes=cost_notes, colours=colours,
+        trials=trials(variants), repeats=repeats(comparison.records, names),
+        n_cases=len(payload["cases"]), n_results=len(comparison.records),
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        data=script_json(payload), css=_asset("report.css"), js=_asset("report.js"))

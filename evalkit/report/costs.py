@@ -1,0 +1,65 @@
+"""Money in the report: cost per 1,000 requests per variant and the TCO chart, from evalkit.cost.
+
+A run records the suite it came from; its prices (shipped table plus the suite's `prices:`) and
+TCO assumptions (`tco:`) are read from there, with the run's measured token means. When the suite
+file is gone or has no price for a model, the report leaves the money out and says why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..cost import CostReport, suite_costs
+from ..errors import EvalkitError
+from ..suite import load_suite
+from .charts import tco_chart
+from .runs import Run
+
+
+@dataclass(frozen=True)
+class CostView:
+    run: str
+    currency: str
+    source: str
+    date: str
+    per_1k: dict[str, float]  # display variant name -> cost of 1,000 requests
+    rows: list[dict[str, Any]]
+    tco: dict[str, Any] | None
+    chart: dict[str, Any] | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _token_means(summary: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    prompt, completion = {}, {}
+    for name, m in summary.get("variants", {}).items():
+        prompt[name] = m.get("api_prompt_tokens") if m.get("api_prompt_tokens") is not None else m.get("prompt_tokens")
+        completion[name] = m.get("completion_tokens")
+    return prompt, completion
+
+
+def cost_view(run: Run, prefix: str = "") -> CostView | str:
+    """The run's money, or a sentence saying why there is none."""
+    suite_path = Path(str(run.info.get("suite_path") or ""))
+    if not run.info.get("suite_path") or not suite_path.is_file():
+        return "cost not shown: the run's suite file is not there to read prices and TCO settings from"
+    try:
+        report: CostReport = suite_costs(load_suite(suite_path), *_token_means(run.summary))
+    except EvalkitError as e:
+        return f"cost not shown: {e}"
+    ran = set(run.summary.get("variants", {}))
+    name = (lambda v: f"{prefix}/{v}") if prefix else (lambda v: v)
+    costs = [c for c in report.costs if c.variant in ran]
+    if not costs:
+        return "cost not shown: " + ("; ".join(f"{k}: {v}" for k, v in report.unpriced.items() if k in ran)
+                                     or "no variant could be priced")
+    rows = [{"name": name(c.variant), "price": c.price.key, "prompt": c.prompt_tokens,
+             "completion": c.completion_tokens, "per_request": c.per_request, "per_1k": c.per_1k_requests,
+             "fixed": c.fixed_per_day, "training": c.training_cost} for c in costs]
+    tco = report.tco
+    if tco and prefix:
+        tco = {**tco, "series": {name(k): v for k, v in tco["series"].items()}}
+    notes = list(report.notes) + [f"{k}: not priced ({v})" for k, v in report.unpriced.items() if k in ran]
+    return CostView(run=prefix, currency=report.prices.currency, source=report.prices.source.strip(),
+                    date=str(report.prices.date), per_1k={r["name"]: r["per_1k"] for r in rows}, rows=rows,
+                    tco=tco, chart=tco_chart(tco) if tco else None, notes=notes)

@@ -1,0 +1,182 @@
+"""The report's tables, as plain data: headline rates with intervals, the best variant where (and
+only where) a paired test says it is better, the McNemar matrix, trials and repeats.
+
+Numbers come from summary.json untouched; only the significance marks and repeat statistics are
+derived here, from the result records, with the functions in `evalkit.stats`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from ..stats import paired, repeat_stats
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class RateSpec:
+    key: str
+    label: str
+    higher_is_better: bool
+    applies: Callable[[Mapping[str, Any]], bool]  # which results the rate counts
+    hit: Callable[[Mapping[str, Any]], bool]  # the numerator event
+    help: str
+
+
+RATES = (
+    RateSpec("accuracy", "accuracy", True, lambda r: True, lambda r: r["verdict"] == "correct",
+             "correct / scored cases (errors excluded)"),
+    RateSpec("call_accuracy", "call acc.", True, lambda r: r.get("should_call", True),
+             lambda r: r["verdict"] == "correct", "correct among cases that expect a call"),
+    RateSpec("refusal_accuracy", "refusal acc.", True, lambda r: not r.get("should_call", True),
+             lambda r: r["verdict"] == "correct", "correct among cases that expect a refusal"),
+    RateSpec("hallucination_rate", "halluc. rate", False, lambda r: not r.get("should_call", True),
+             lambda r: r["verdict"] == "hallucinated_call", "any call when a refusal was expected"),
+    RateSpec("over_refusal_rate", "over-refusal", False, lambda r: r.get("should_call", True),
+             lambda r: r["verdict"] == "over_refusal", "no call when one was expected"),
+)
+
+
+def first_attempts(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
+    """variant -> case id -> its first scored attempt: the paired unit, as in metrics.case_correct."""
+    out: dict[str, dict[str, Mapping[str, Any]]] = defaultdict(dict)
+    for r in sorted(records, key=lambda r: r.get("repeat", 0)):
+        if r["verdict"] != "error":
+            out[r["variant"]].setdefault(r["case_id"], r)
+    return out
+
+
+@dataclass(frozen=True)
+class Best:
+    """The variant with the best value of a rate, and whether it beats every other one."""
+
+    variant: str | None
+    significant: bool
+    worst_p: float | None  # the largest p-value against the others
+    runner_up: str | None  # the other variant with that p-value
+
+
+def best_variant(spec: RateSpec, variants: Mapping[str, Mapping[str, Any]],
+                 firsts: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Best:
+    values = {v: m.get(spec.key) for v, m in variants.items() if m.get(spec.key) is not None}
+    if len(values) < 2:
+        return Best(None, False, None, None)
+    pick = max if spec.higher_is_better else min
+    top = pick(values.values())
+    leaders = [v for v, x in values.items() if x == top]
+    if len(leaders) > 1:
+        return Best(None, False, 1.0, leaders[1])
+
+    def outcomes(v: str) -> dict[str, bool]:
+        good = (lambda r: spec.hit(r)) if spec.higher_is_better else (lambda r: not spec.hit(r))
+        return {c: good(r) for c, r in firsts.get(v, {}).items() if spec.applies(r)}
+
+    leader = leaders[0]
+    mine = outcomes(leader)
+    worst, against = 0.0, None
+    for other in values:
+        if other != leader:
+            p = paired(mine, outcomes(other)).p_value
+            if p >= worst:
+                worst, against = p, other
+    return Best(leader, worst < ALPHA, worst, against)
+
+
+def _reduction(tokens: float | None, reference: float | None) -> float | None:
+    if tokens is None or not reference:
+        return None
+    return (tokens - reference) / reference
+
+
+def _tokens(m: Mapping[str, Any]) -> float | None:
+    return m.get("prompt_tokens") if m.get("prompt_tokens") is not None else m.get("api_prompt_tokens")
+
+
+def headline(variants: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping[str, Any]],
+             cost_per_1k: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Rows of the headline table and the significance marks."""
+    firsts = first_attempts(records)
+    bests = {s.key: best_variant(s, variants, firsts) for s in RATES}
+    full = next((_tokens(m) for m in variants.values() if m.get("functions") == "full" and _tokens(m)), None)
+    rows = []
+    for name, m in variants.items():
+        cells = []
+        for s in RATES:
+            b = bests[s.key]
+            cells.append({"key": s.key, "value": m.get(s.key), "k": m.get(f"{s.key}_k"),
+                          "n": m.get(f"{s.key}_n"), "ci": m.get(f"{s.key}_ci"),
+                          "best": b.variant == name and b.significant})
+        tokens = _tokens(m)
+        rows.append({"name": name, "m": m, "rates": cells, "tokens": tokens,
+                     "reduction": None if m.get("functions") == "full" else _reduction(tokens, full),
+                     "cost_per_1k": (cost_per_1k or {}).get(name)})
+    return {"rows": rows, "bests": bests, "rates": RATES}
+
+
+def verdict_sentence(variants: Mapping[str, Mapping[str, Any]], best: Best) -> str:
+    """One honest line about accuracy: who leads, and whether the lead means anything."""
+    if best.variant is None and best.runner_up is None:
+        return ""
+    if best.variant is None:
+        return "Two or more variants tie on accuracy."
+    lead = variants[best.variant]
+    text = f"Highest accuracy: {best.variant} ({100 * lead['accuracy']:.0f}%, n = {lead.get('accuracy_n')})."
+    if best.significant:
+        return text + f" It is significantly better than every other variant (exact McNemar, largest p = {best.worst_p:.3g})."
+    return text + (f" Not significantly better than {best.runner_up} (exact McNemar p = {best.worst_p:.2g}): "
+                   "on these cases the difference could be chance.")
+
+
+def min_discordant(alpha: float = ALPHA) -> int:
+    """Fewest discordant cases, all one way, that exact McNemar can call significant."""
+    m = 1
+    while 2 * 0.5 ** m >= alpha:
+        m += 1
+    return m
+
+
+def pair_matrix(names: Sequence[str], pairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Row A, column B: cases only A got right, only B got right, n shared and the p-value."""
+    lookup: dict[tuple[str, str], dict[str, Any]] = {}
+    for p in pairs:
+        lookup[(p["a"], p["b"])] = {"wins": p["a_only_correct"], "losses": p["b_only_correct"],
+                                    "n": p["n"], "p": p["p_value"]}
+        lookup[(p["b"], p["a"])] = {"wins": p["b_only_correct"], "losses": p["a_only_correct"],
+                                    "n": p["n"], "p": p["p_value"]}
+    rows = []
+    for a in names:
+        cells = []
+        for b in names:
+            cell = lookup.get((a, b)) if a != b else None
+            if cell:
+                cell = {**cell, "significant": cell["p"] < ALPHA,
+                        "direction": "win" if cell["wins"] > cell["losses"] else
+                        "loss" if cell["wins"] < cell["losses"] else "tie"}
+            cells.append(cell)
+        rows.append({"name": a, "cells": cells})
+    return rows
+
+
+def trials(variants: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Variants that carry `trial:` metadata, with the union of their hyperparameter keys."""
+    rows = [(name, m) for name, m in variants.items() if isinstance(m.get("trial"), Mapping) and m["trial"]]
+    if not rows:
+        return None
+    keys: list[str] = []
+    for _, m in rows:
+        keys += [k for k in m["trial"] if k not in keys]
+    return {"keys": keys, "rows": [{"name": n, "m": m, "values": [m["trial"].get(k) for k in keys]}
+                                   for n, m in rows]}
+
+
+def repeats(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]] | None:
+    """Per variant pass rate, pass^k, pass@k and consistency, when any case was asked more than once."""
+    outcomes: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r["verdict"] != "error":
+            outcomes[r["variant"]][r["case_id"]].append(r["verdict"] == "correct")
+    if not any(len(xs) > 1 for cases in outcomes.values() for xs in cases.values()):
+        return None
+    return [{"name": n, "stats": repeat_stats(outcomes[n])} for n in names if n in outcomes]

@@ -1,0 +1,379 @@
+"""The HTML report: its numbers are summary.json's, hostile text stays text, significance marks
+appear only where a paired test supports them, runs compare, and a real browser shows it cleanly."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from evalkit.cli import main
+from evalkit.metrics import summarise
+from evalkit.report import pct, render_report
+from evalkit.results import write_json
+from fakeserver import FakeServer, last_user, text_reply, tool_reply
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+# ---- a plausible stocks run against a loopback server -------------------------------------
+
+def stocks_responder(jsonl: Path):
+    """Scripted answers shaped like the seed's findings: full definitions call well but invent
+    tickers for fake companies; short definitions call with empty arguments; the fine-tune mostly
+    asks for clarification. Deterministic per prompt."""
+    answers = {}
+    for line in jsonl.read_text().splitlines():
+        rec = json.loads(line)
+        user = [m for m in rec["messages"] if m["role"] == "user"][-1]["content"]
+        answers[user] = rec["messages"][-1]
+
+    def respond(body, path):
+        user = last_user(body)
+        answer = answers.get(user, {"content": "?"})
+        h = int(hashlib.sha256(user.encode()).hexdigest(), 16)
+        described = any("description" in (t.get("function") or {}) for t in body.get("tools") or [])
+        ft = body.get("model", "").startswith("ft:")
+        calls = [(c["function"]["name"], json.loads(c["function"]["arguments"]))
+                 for c in answer.get("tool_calls") or []]
+        if calls:
+            if not (ft or described):
+                return tool_reply(*[(name, {}) for name, _ in calls])
+            if h % 9 == 0:
+                name, args = calls[0]
+                return tool_reply((name, {**args, "symbol": args["symbol"][:-1] or "X"}))
+            if h % 13 == 0 and not ft:
+                return text_reply("Which company do you mean exactly?")
+            return tool_reply(*calls)
+        if ft and h % 5:
+            return text_reply("I couldn't find a listed company by that name. What is its exact ticker symbol?")
+        guess = "".join(ch for ch in user.split("'")[0].split()[-1].upper() if ch.isalpha())[:4] or "ZZZ"
+        return tool_reply(("get_current_stock_price", {"symbol": guess} if (described or ft) else {}))
+    return respond
+
+
+@pytest.fixture(scope="module")
+def stocks_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stocks") / "run"
+    with FakeServer(stocks_responder(ROOT / "suites/data/stocks_test.jsonl")) as server, \
+            pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", server.url + "/v1")
+        mp.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
+        code = main(["run", str(ROOT / "suites/stocks.yaml"), "--out", str(out), "--concurrency", "8"])
+    assert code == 0
+    return out
+
+
+# ---- reading a report back ----------------------------------------------------------------
+
+class ReportParser(HTMLParser):
+    """Collects metric cells per variant row, pair cells, tags seen and the embedded data."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.metrics: dict[str, dict[str, dict]] = {}
+        self.pairs: list[dict] = []
+        self.tags: list[tuple[str, dict]] = []
+        self.data_json = None
+        self._variant = None
+        self._cell = None
+        self._in_data = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if tag == "tr" and "data-variant" in a:
+            self._variant = a["data-variant"]
+            self.metrics[self._variant] = {}
+        if tag == "td" and self._variant and "data-metric" in a:
+            self._cell = {"attrs": a, "text": ""}
+            self.metrics[self._variant][a["data-metric"]] = self._cell
+        if tag == "td" and "data-p" in a:
+            self.pairs.append(a)
+        if tag == "script" and a.get("id") == "evalkit-data":
+            self._in_data = True
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._cell = None
+        if tag == "tr":
+            self._variant = None
+        if tag == "script":
+            self._in_data = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+        if self._in_data:
+            self.data_json = json.loads(data)
+
+
+def parse(html: str) -> ReportParser:
+    p = ReportParser()
+    p.feed(html)
+    p.close()
+    return p
+
+
+RATES = ("accuracy", "call_accuracy", "refusal_accuracy", "hallucination_rate", "over_refusal_rate")
+
+
+def test_report_numbers_equal_summary(stocks_run):
+    summary = json.loads((stocks_run / "summary.json").read_text())
+    report = parse((stocks_run / "report.html").read_text())
+    assert list(report.metrics) == list(summary["variants"])
+    for name, m in summary["variants"].items():
+        cells = report.metrics[name]
+        assert int(cells["n_scored"]["attrs"]["data-value"]) == m["n_scored"]
+        for rate in RATES:
+            cell = cells[rate]
+            assert float(cell["attrs"]["data-value"]) == m[rate]
+            text = " ".join(cell["text"].split())
+            assert pct(m[rate]) in text and f"{m[rate + '_k']}/{m[rate + '_n']}" in text
+            lo, hi = (float(x) for x in cell["attrs"]["data-ci"].split(","))
+            assert [lo, hi] == m[rate + "_ci"]
+            assert f"[{pct(lo, 0)}–{pct(hi, 0)}]" in text
+        assert float(cells["prompt_tokens"]["attrs"]["data-value"]) == m["prompt_tokens"]
+        assert cells["cost_per_1k"]["text"].strip() not in ("", "–")  # priced from the shipped table
+    by_pair = {(p["a"], p["b"]): p for p in summary["pairs"]}
+    assert len(report.pairs) == 2 * len(by_pair)
+    for (a, b), p in by_pair.items():
+        cells = [c for c in report.pairs if c["title"].startswith(f"{a} right and {b} wrong")]
+        assert len(cells) == 1
+        assert float(cells[0]["data-p"]) == p["p_value"]
+        assert (int(cells[0]["data-wins"]), int(cells[0]["data-losses"])) == (p["a_only_correct"], p["b_only_correct"])
+
+
+def test_report_embeds_every_result(stocks_run):
+    summary = json.loads((stocks_run / "summary.json").read_text())
+    lines = (stocks_run / "results.jsonl").read_text().splitlines()
+    data = parse((stocks_run / "report.html").read_text()).data_json
+    assert len(data["results"]) == len(lines)
+    assert data["variants"] == list(summary["variants"])
+    for i, name in enumerate(data["variants"]):
+        counts = {}
+        for r in data["results"]:
+            if r["v"] == i:
+                counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        assert counts == {k: v for k, v in summary["variants"][name]["verdicts"].items() if v}
+    # the detail panel can show sent and full definitions with their token counts
+    case = next(c for c in data["cases"] if c["id"] == "msft-now")
+    assert case["full"] in data["functions"]
+    short = data["results"][case["cells"][1][0]]
+    assert short["fn"] in data["functions"] and "full:" + short["fn"] != case["full"]
+    assert data["fn_tokens"][case["full"]] > data["fn_tokens"][short["fn"]]
+
+
+def test_no_secret_in_report(stocks_run):
+    assert "sk-test-not-a-secret" not in (stocks_run / "report.html").read_text()
+
+
+# ---- synthetic runs -----------------------------------------------------------------------
+
+def record(case_id, variant, verdict, should_call=True, repeat=0, **extra):
+    calls = [] if verdict in ("over_refusal", "correct") and not should_call else \
+        [{"name": "get_price", "arguments": {"symbol": "X"}, "raw_arguments": '{"symbol": "X"}'}]
+    base = {"case_id": case_id, "variant": variant, "repeat": repeat, "verdict": verdict,
+            "reason": f"{verdict} on {case_id}", "should_call": should_call,
+            "expected": {"refuse": not should_call,
+                         "calls": [{"name": "get_price", "arguments": {"symbol": "X"}}] if should_call else []},
+            "calls": calls, "content": None, "messages": [{"role": "user", "content": f"question {case_id}"}],
+            "functions_sha": "abc", "model": "m", "api": "tools", "usage": None,
+            "tokens": {"prompt": 50, "functions": 20}, "latency_s": 0.1, "error": None, "raw": None,
+            "tags": [], "name_correct": None}
+    return {**base, **extra}
+
+
+def write_run(run_dir: Path, records, info=None, functions=None) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = summarise(records, info or {})
+    write_json(run_dir / "summary.json", summary)
+    if functions is not None:
+        write_json(run_dir / "functions.json", functions)
+    return run_dir
+
+
+def seed_records():
+    """The seed's scenario 1: 5 real and 5 fake companies; base refuses none, ft detects 4/5."""
+    out = []
+    for i in range(5):
+        out += [record(f"real{i}", "base", "correct"), record(f"real{i}", "ft", "correct")]
+        out += [record(f"fake{i}", "base", "hallucinated_call", should_call=False),
+                record(f"fake{i}", "ft", "hallucinated_call" if i == 0 else "correct", should_call=False)]
+    return out
+
+
+def test_small_difference_is_not_marked_best(tmp_path):
+    run = write_run(tmp_path / "seed", seed_records())
+    html = render_report([(run, json.loads((run / "summary.json").read_text()), seed_records())])
+    report = parse(html)
+    assert report.metrics["ft"]["accuracy"]["attrs"]["data-value"] == "0.9"
+    assert "best" not in report.metrics["ft"]["accuracy"]["attrs"]["class"]
+    assert "★" not in report.metrics["ft"]["accuracy"]["text"]
+    assert "Not significantly better than base" in html
+    assert "could be chance" in html
+
+
+def test_large_difference_is_marked_best(tmp_path):
+    records = []
+    for i in range(30):
+        records.append(record(f"c{i}", "good", "correct"))
+        records.append(record(f"c{i}", "weak", "correct" if i < 10 else "wrong_arguments"))
+    run = write_run(tmp_path / "big", records)
+    report = parse(render_report([(run, json.loads((run / "summary.json").read_text()), records)]))
+    assert "best" in report.metrics["good"]["accuracy"]["attrs"]["class"]
+    assert "★" in report.metrics["good"]["accuracy"]["text"]
+    assert "best" not in report.metrics["weak"]["accuracy"]["attrs"]["class"]
+    # over-refusal: both 0%, a tie: nobody is best
+    assert all("best" not in report.metrics[v]["over_refusal_rate"]["attrs"]["class"] for v in ("good", "weak"))
+
+
+HOSTILE = '<script>console.log("pwned-script")</script>'
+HOSTILE_IMG = '</script><img src=x onerror="console.log(\'pwned-img\')">'
+
+
+def hostile_run(run_dir: Path) -> Path:
+    records = [
+        record(HOSTILE, "<b>v&1</b>", "wrong_arguments", reason=HOSTILE_IMG, tags=["<i>t</i>"],
+               messages=[{"role": "system", "content": HOSTILE_IMG}, {"role": "user", "content": HOSTILE}],
+               content=HOSTILE, raw={"choices": [{"message": {"content": HOSTILE_IMG}}]},
+               model='"><svg onload="console.log(\'pwned-model\')">'),
+        record("ok", "<b>v&1</b>", "correct"),
+    ]
+    functions = {"abc": [{"type": "function", "function": {"name": "get_price", "description": HOSTILE_IMG}}]}
+    info = {"<b>v&1</b>": {"provider": HOSTILE, "model": HOSTILE_IMG, "functions": "short",
+                           "trial": {"<script>": HOSTILE}}}
+    run = write_run(run_dir, records, info, functions)
+    write_json(run / "run.json", {"suite": HOSTILE, "cases": [HOSTILE, "ok"]})
+    return run
+
+
+def test_hostile_text_is_inert(tmp_path, cli):
+    run = hostile_run(tmp_path / "hostile")
+    code, out, err = cli("report", run)
+    assert code == 0, err
+    html = (run / "report.html").read_text()
+    report = parse(html)
+    scripts = [a for t, a in report.tags if t == "script"]
+    assert len(scripts) == 2 and scripts[0] == {"type": "application/json", "id": "evalkit-data"}
+    assert not any(t == "img" for t, _ in report.tags)
+    assert not any(k.startswith("on") for _, attrs in report.tags for k in attrs)
+    data = report.data_json
+    assert data["cases"][0]["id"] == HOSTILE and data["cases"][0]["prompt"] == HOSTILE
+    assert data["results"][0]["reason"] == HOSTILE_IMG
+    assert data["functions"]["abc"][0]["function"]["description"] == HOSTILE_IMG
+    assert "<" not in html.split('id="evalkit-data">')[1].split("</script>")[0]
+    assert "&lt;b&gt;v&amp;1&lt;/b&gt;" in html  # the variant name, escaped in the tables
+
+
+# ---- comparing runs, the CLI --------------------------------------------------------------
+
+def test_report_compares_runs(tmp_path, cli):
+    before = write_run(tmp_path / "before", seed_records())
+    after_records = [{**r, "verdict": "correct"} for r in seed_records() if r["variant"] == "ft"]
+    after = write_run(tmp_path / "after", after_records)
+    out = tmp_path / "cmp.html"
+    code, stdout, err = cli("report", before, after, "-o", out)
+    assert code == 0, err
+    assert stdout.strip() == str(out)
+    report = parse(out.read_text())
+    assert list(report.metrics) == ["before/base", "before/ft", "after/ft"]
+    assert float(report.metrics["after/ft"]["accuracy"]["attrs"]["data-value"]) == 1.0
+    cell = next(c for c in report.pairs if c["title"].startswith("after/ft right and before/ft wrong"))
+    assert (cell["data-wins"], cell["data-losses"]) == ("1", "0")
+    data = report.data_json
+    assert len(data["cases"]) == 10 and all(len(c["cells"]) == 3 for c in data["cases"])
+
+
+def test_report_of_a_missing_run_is_one_line(tmp_path, cli):
+    code, out, err = cli("report", tmp_path / "nope")
+    assert code == 2
+    assert err.count("\n") == 1 and "no such run directory" in err
+    (tmp_path / "empty").mkdir()
+    code, out, err = cli("report", tmp_path / "empty")
+    assert code == 2 and err.count("\n") == 1 and "no results.jsonl" in err
+
+
+def test_report_without_summary_is_summarised(tmp_path, cli):
+    run = write_run(tmp_path / "killed", seed_records())
+    (run / "summary.json").unlink()
+    code, out, err = cli("report", run)
+    assert code == 0, err
+    report = parse((run / "report.html").read_text())
+    assert float(report.metrics["ft"]["accuracy"]["attrs"]["data-value"]) == 0.9
+
+
+def test_repeats_and_trials_sections(tmp_path):
+    records = [record(f"c{i}", "ft", "correct" if (i + r) % 3 else "wrong_arguments", repeat=r)
+               for i in range(6) for r in range(3)]
+    run = write_run(tmp_path / "rep", records, {"ft": {"trial": {"n_epochs": 3, "learning_rate_multiplier": 2}}})
+    html = render_report([(run, json.loads((run / "summary.json").read_text()), records)])
+    assert 'id="repeats"' in html and "pass^k" in html
+    assert 'id="trials"' in html and "learning_rate_multiplier" in html
+
+
+# ---- a real browser -----------------------------------------------------------------------
+
+def chromium(url: str, *args: str) -> subprocess.CompletedProcess:
+    profile = tempfile.mkdtemp(prefix="evalkit-chromium-")
+    try:
+        return subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
+             "--enable-logging=stderr", "--v=0", "--hide-scrollbars", *args, url],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def console_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    """Chromium logs every console message and uncaught exception as a CONSOLE line; the report
+    itself never logs, so any such line is a failure."""
+    return [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+
+
+browser = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="headless Chromium not installed")
+
+
+@browser
+@pytest.mark.browser
+def test_console_detector_catches_errors(tmp_path):
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><script>undefinedFunction();</script></body></html>")
+    assert any("undefinedFunction" in line for line in console_lines(chromium(page.as_uri(), "--dump-dom")))
+
+
+@browser
+@pytest.mark.browser
+def test_report_in_headless_chromium(stocks_run, tmp_path):
+    url = (stocks_run / "report.html").as_uri() + "#case=par-aapl-msft&variant=base%2Bshort"
+    dom = chromium(url, "--dump-dom")
+    assert console_lines(dom) == []
+    assert 'data-ready="1"' in dom.stdout  # the script ran to its end
+    assert "Arguments: expected vs got" in dom.stdout  # the deep link opened the detail panel
+    assert dom.stdout.count('class="cell ') == 46 * 3
+    shot = tmp_path / "report.png"
+    proc = chromium((stocks_run / "report.html").as_uri(), f"--screenshot={shot}", "--window-size=1400,2400")
+    assert console_lines(proc) == []
+    assert shot.stat().st_size > 50_000
+
+
+@browser
+@pytest.mark.browser
+def test_hostile_report_runs_no_injected_code(tmp_path):
+    run = hostile_run(tmp_path / "hostile")
+    (run / "report.html").write_text(render_report([(run, json.loads((run / "summary.json").read_text()),
+                                                     [json.loads(l) for l in (run / "results.jsonl").read_text().splitlines()])]))
+    from urllib.parse import quote
+    dom = chromium((run / "report.html").as_uri() + "#case=" + quote(HOSTILE) + "&variant=" + quote("<b>v&1</b>"),
+                   "--dump-dom")
+    assert console_lines(dom) == []
+    assert 'data-ready="1"' in dom.stdout and "Arguments: expected vs got" in dom.stdout
