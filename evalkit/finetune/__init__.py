@@ -1,0 +1,1 @@
+"""Fine-tuning: local LoRA training on CPU (`evalkit.finetune.local`) and suite-editing helpers."""
