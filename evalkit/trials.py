@@ -21,7 +21,7 @@ from .stats import McNemar, Rate, paired, wilson
 # The documented `trial:` keys, in display order; any other key is kept as an extra.
 TRIAL_KEYS = ("base_model", "training_file", "n_epochs", "learning_rate_multiplier", "batch_size",
               "seed", "checkpoint_step", "trained_tokens", "job_id")
-CURVE_KEY = "train_curve"  # {step: [...], train_loss: [...], valid_loss: [...], ...}: chart data
+CURVE_KEY = "train_curve"  # {train_loss: [[step, value], ...], valid_loss: [...], ...}: chart data
 NOT_CHARTED = frozenset({"job_id", "trained_tokens"})  # identifiers and outcomes, not settings
 LOWER_IS_BETTER = frozenset({"hallucination_rate", "over_refusal_rate"})
 ALPHA = 0.05
@@ -65,7 +65,7 @@ class TrialRow:
     training_cost: float | None  # USD: trained tokens x the price table's training price
     best: bool = False
     vs_best: McNemar | None = None
-    curve: dict[str, list[Any]] | None = None
+    curve: dict[str, list[list[Any]]] | None = None  # loss curves, [step, value] points per metric
 
     @property
     def hyperparameters(self) -> dict[str, Any]:

@@ -51,7 +51,7 @@ variants:
     functions: short
     trial: {base_model: gpt-3.5-turbo-0613, n_epochs: 3, learning_rate_multiplier: 1.0, batch_size: 1,
             trained_tokens: 30000, job_id: ftjob-e3,
-            train_curve: {step: [1, 2, 3], train_loss: [1.5, 0.8, 0.2], valid_loss: [1.6, 0.9, 0.4]}}
+            train_curve: {train_loss: [[1, 1.5], [2, 0.8], [3, 0.2]], valid_loss: [[2, 0.9], [3, 0.4]]}}
   - name: e4
     model: "ft:gpt-3.5-turbo-0613:acme::e4"
     base_url: "URL"
@@ -106,7 +106,7 @@ def test_three_trials_sorted_with_paired_tests(run_dir):
     assert e4.training_cost is None  # no trained_tokens known
     assert list(e2.hyperparameters) == ["base_model", "n_epochs", "learning_rate_multiplier", "batch_size",
                                         "trained_tokens", "job_id", "suffix"]
-    assert e3.curve["train_loss"] == [1.5, 0.8, 0.2] and "train_curve" not in e3.hyperparameters
+    assert e3.curve["train_loss"] == [[1, 1.5], [2, 0.8], [3, 0.2]] and "train_curve" not in e3.hyperparameters
 
 
 def test_metric_direction_and_outcomes(run_dir):
@@ -134,13 +134,13 @@ def test_cli_table_and_json(run_dir, cli):
     assert lines[2].startswith("e3") and "best" in lines[2] and "$0.24" in lines[2]
     assert "p=0.50 ns" in lines[3] and "p=0.03 *" in lines[4]
     assert "100% (10/10) [72–100]" in lines[2]
-    assert "e3: 3 points to step 3: train_loss 1.500 -> 0.200, valid_loss 1.600 -> 0.400" in out
+    assert "e3: train_loss 1.500 (step 1) -> 0.200 (step 3), valid_loss 0.900 (step 2) -> 0.400 (step 3)" in out
     code, out, _ = cli("trials", run_dir, "--metric", "refusal_accuracy", "--json")
     data = json.loads(out)
     assert [r["variant"] for r in data["rows"]] == ["e3", "e2", "e4"]
     assert data["rows"][1]["vs_best"] == {"best_only": 2, "this_only": 0, "n": 5, "p_value": 0.5,
                                           "significant": False}
-    assert data["rows"][0]["curve"]["step"] == [1, 2, 3]
+    assert data["rows"][0]["curve"]["valid_loss"] == [[2, 0.9], [3, 0.4]]
 
 
 def test_two_runs_same_names_are_labelled(run_dir, tmp_path, cli):

@@ -53,8 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.targets[0] == "import":
-        from .trials_import import run_import  # openai client setup only when importing
-
         return run_import(args, args.targets[1:])
     for flag in ("suite", "functions"):
         if getattr(args, flag) is not None:
@@ -69,6 +67,44 @@ def run(args: argparse.Namespace) -> int:
                           "by_hyperparameter": by_hyperparameter(rows)}, indent=2, default=str))
     else:
         print(trials_text(rows))
+    return 0
+
+
+def run_import(args: argparse.Namespace, job_ids: list[str]) -> int:
+    from ..finetune.openai_jobs import client_for, import_jobs, read_trials_file, trials_file_for
+
+    if not job_ids:
+        raise InputError(None, "give at least one fine-tuning job id: evalkit trials import JOB_ID ...")
+    if args.json or args.all or args.metric != "accuracy":
+        raise InputError(None, "--metric, --all and --json apply to comparing runs, not to `trials import`")
+    training_files = {}
+    if args.suite and trials_file_for(args.suite).is_file():  # launched by `evalkit finetune`: local paths
+        for launch in read_trials_file(trials_file_for(args.suite))["launches"]:
+            for job in launch.get("jobs", []):
+                training_files[job["id"]] = launch["training_file"]["path"]
+    imported = import_jobs(client_for(args.provider), job_ids, suite_path=args.suite,
+                           provider=args.provider, functions=args.functions, checkpoints=args.checkpoints,
+                           training_files=training_files)
+    for job in imported.jobs:
+        line = f"{job.id}: {job.status}, {job.base_model} -> {job.fine_tuned_model or 'no model yet'}"
+        line += f", {len(job.checkpoints)} checkpoint(s), {len(job.curve.get('step') or [])} metric rows"
+        if job.error:
+            line += f", error: {job.error}"
+        print(line)
+    if not imported.variants:
+        print("no fine-tuned model or checkpoint to evaluate yet")
+        return 0
+    if args.suite is None:
+        import yaml
+
+        print(yaml.safe_dump({"variants": list(imported.variants)}, sort_keys=False, default_flow_style=None,
+                             width=110).rstrip())
+        return 0
+    for name in imported.added:
+        print(f"added variant {name}")
+    for name in imported.replaced:
+        print(f"replaced variant {name}")
+    print(f"next: evalkit run {args.suite} --variant NAME ... (or the whole suite)")
     return 0
 
 
@@ -124,15 +160,15 @@ def trials_text(rows: list[TrialRow]) -> str:
     return render_table(headers, table) + "\n" + "\n".join(notes)
 
 
-def _curve_line(curve: dict[str, list[Any]]) -> str:
-    """One line per loss curve: first and last training loss (and validation loss)."""
-    def ends(key: str) -> str | None:
-        xs = [x for x in curve.get(key) or [] if x is not None]
-        return f"{key} {xs[0]:.3f} -> {xs[-1]:.3f}" if xs else None
-
-    steps = curve.get("step") or []
-    parts = [p for p in (ends("train_loss"), ends("valid_loss")) if p]
-    return (f"{len(steps)} points to step {steps[-1]}: " if steps else "") + ", ".join(parts)
+def _curve_line(curve: dict[str, list[list[Any]]]) -> str:
+    """A loss curve in one line: first and last point of the training and validation loss."""
+    parts = []
+    for key in ("train_loss", "valid_loss"):
+        points = [p for p in curve.get(key) or [] if isinstance(p, list) and len(p) == 2]
+        if points:
+            parts.append(f"{key} {points[0][1]:.3f} (step {points[0][0]}) -> {points[-1][1]:.3f} "
+                         f"(step {points[-1][0]})")
+    return ", ".join(parts) or "no loss values"
 
 
 __all__ = ["register", "trials_text", "CURVE_KEY"]

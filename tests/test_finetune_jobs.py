@@ -1,0 +1,321 @@
+"""Fine-tuning jobs through openai-python against a loopback fake of the files and fine-tuning
+endpoints: import a recorded job (events, checkpoints, base64 result file) as trial variants,
+launch a grid, wait for it."""
+import asyncio
+import base64
+import copy
+import json
+import re
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evalkit.finetune.openai_jobs import (client_for, downsample, launch, parse_grid, parse_result_file,
+                                          read_job, wait)
+from evalkit.finetune.suite_variants import add_variants
+from evalkit.suite import load_suite
+
+DATA = Path(__file__).parent / "data" / "finetune"
+JOB_ID = "ftjob-Kq2e3Xb7"
+
+
+def recorded(name):
+    return json.loads((DATA / name).read_text())
+
+
+class FineTuningFake:
+    """Files and fine-tuning endpoints, OpenAI (/v1/...) and Azure (/openai/...?api-version=) paths.
+    Created jobs go queued -> running -> succeeded over successive retrieves."""
+
+    def __init__(self):
+        self.requests = []
+        self.jobs = {JOB_ID: recorded("job_ftjob-e3.json")}
+        self.polls = {}
+        self.files = {}
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _route(self):
+                path = self.path.split("?")[0]
+                return re.sub(r"^/(v1|openai)", "", path), self.path
+
+            def do_GET(self):
+                path, full = self._route()
+                fake.requests.append({"method": "GET", "path": full})
+                self._send(*fake.get(path))
+
+            def do_POST(self):
+                path, full = self._route()
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                fake.requests.append({"method": "POST", "path": full, "headers": dict(self.headers), "body": body})
+                self._send(*fake.post(path, body, self.headers.get("content-type", "")))
+
+            def _send(self, status, payload):
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/octet-stream" if isinstance(payload, bytes)
+                                 else "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def get(self, path):
+        m = re.fullmatch(r"/fine_tuning/jobs/([\w-]+)(/events|/checkpoints)?", path)
+        if m and m.group(1) not in self.jobs:
+            return 404, {"error": {"message": f"Could not find fine-tune: {m.group(1)}", "type": "invalid_request_error"}}
+        if m and m.group(2) == "/events":
+            return 200, recorded("events_ftjob-e3.json") if m.group(1) == JOB_ID else \
+                {"object": "list", "data": [], "has_more": False}
+        if m and m.group(2) == "/checkpoints":
+            return 200, recorded("checkpoints_ftjob-e3.json") if m.group(1) == JOB_ID else \
+                {"object": "list", "data": [], "has_more": False}
+        if m:
+            return 200, self.advance(m.group(1))
+        m = re.fullmatch(r"/files/([\w-]+)/content", path)
+        if m and m.group(1) == "file-result-e3":
+            return 200, (DATA / "result_file_ftjob-e3.b64").read_bytes()
+        return 404, {"error": {"message": f"no route {path}"}}
+
+    def advance(self, job_id):
+        job = self.jobs[job_id]
+        if job["status"] in ("queued", "running"):
+            self.polls[job_id] = self.polls.get(job_id, 0) + 1
+            if self.polls[job_id] >= 2:
+                job["status"] = "running"
+            if self.polls[job_id] >= 3:
+                job["status"] = "succeeded"
+                job["fine_tuned_model"] = f"ft:{job['model']}:acme::{job_id[-6:]}"
+                job["trained_tokens"] = 10_000 * job["hyperparameters"]["n_epochs"]
+        return job
+
+    def post(self, path, body, content_type):
+        if path == "/files":
+            name = re.search(rb'filename="([^"]+)"', body).group(1).decode()
+            purpose = re.search(rb'name="purpose"\r\n\r\n([^\r]+)', body).group(1).decode()
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = {"name": name, "purpose": purpose, "body": body}
+            return 200, {"id": file_id, "object": "file", "bytes": len(body), "created_at": 0, "filename": name,
+                         "purpose": purpose, "status": "processed"}
+        if path == "/fine_tuning/jobs":
+            params = json.loads(body)
+            job = copy.deepcopy(recorded("job_ftjob-e3.json"))
+            job_id = f"ftjob-grid{len(self.jobs)}"
+            hp = params["method"]["supervised"]["hyperparameters"]
+            job.update(id=job_id, status="queued", fine_tuned_model=None, trained_tokens=None, result_files=[],
+                       model=params["model"], training_file=params["training_file"],
+                       validation_file=params.get("validation_file"), seed=params.get("seed", 7),
+                       hyperparameters={"n_epochs": hp.get("n_epochs", 3), "batch_size": hp.get("batch_size", 1),
+                                        "learning_rate_multiplier": hp.get("learning_rate_multiplier", 2.0)})
+            job["method"] = {"type": "supervised", "supervised": {"hyperparameters": dict(job["hyperparameters"])}}
+            self.jobs[job_id] = job
+            return 200, job
+        return 404, {"error": {"message": f"no route {path}"}}
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    server = FineTuningFake()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    yield server
+    server.close()
+
+
+SUITE = """\
+# The stock suite, abridged. This comment must survive edits.
+name: ft-demo
+system: Ask when unsure.
+functions:
+  - type: function
+    function: {name: get_price, parameters: {type: object, properties: {symbol: {type: string}}, required: [symbol]}}
+variants:
+  - name: base
+    model: gpt-3.5-turbo-0613   # the base model
+  - name: ft-old
+    model: "ft:gpt-3.5-turbo-0613:acme::old"
+    functions: short
+    trial: {n_epochs: 2}
+
+# cases after a blank line and a comment
+cases:
+  - {id: a, user: "MSFT?", expect: {call: get_price, arguments: {symbol: MSFT}}}
+"""
+
+
+@pytest.fixture
+def suite_path(tmp_path):
+    p = tmp_path / "suite.yaml"
+    p.write_text(SUITE)
+    return p
+
+
+def test_result_file_plain_or_base64():
+    b64 = (DATA / "result_file_ftjob-e3.b64").read_bytes()
+    curve = parse_result_file(b64)
+    assert list(curve) == ["step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy"]
+    assert len(curve["step"]) == 300 and curve["step"][:2] == [1, 2]
+    assert curve["valid_loss"][0] is None and curve["valid_loss"][9] is not None  # validation every 10 steps
+    assert parse_result_file(base64.b64decode(b64)) == curve
+    small = downsample(curve, 50)
+    assert len(small["train_loss"]) == 50 and small["train_loss"][0][0] == 1 and small["train_loss"][-1][0] == 300
+    assert small["train_loss"][0][1] == round(curve["train_loss"][0], 4)
+    assert len(small["valid_loss"]) == 30 and small["valid_loss"][0][0] == 10  # its own 30 points, kept whole
+    assert downsample(curve, 50, until_step=100)["valid_loss"][-1][0] == 100
+
+
+def test_read_recorded_job(fake):
+    async def go():
+        client = client_for("openai")
+        try:
+            return await read_job(client, JOB_ID)
+        finally:
+            await client.close()
+
+    job = asyncio.run(go())
+    assert job.status == "succeeded" and job.fine_tuned_model == "ft:gpt-3.5-turbo-0613:acme::8Kq2e3Xb"
+    assert job.hyperparameters == {"n_epochs": 3, "learning_rate_multiplier": 2.0, "batch_size": 1}
+    assert [c.step for c in job.checkpoints] == [100, 200, 300]
+    assert job.checkpoints[0].metrics["full_valid_loss"] == 0.5312
+    assert job.last_event == "The job has successfully completed"
+    paths = [r["path"] for r in fake.requests]
+    assert paths[:2] == [f"/v1/fine_tuning/jobs/{JOB_ID}", f"/v1/fine_tuning/jobs/{JOB_ID}/events?limit=100"]
+    assert f"/v1/fine_tuning/jobs/{JOB_ID}/checkpoints?limit=100" in paths
+    assert "/v1/files/file-result-e3/content" in paths
+
+
+def test_import_writes_trial_variants_into_the_suite(fake, suite_path, cli):
+    code, out, err = cli("trials", "import", JOB_ID, "--suite", suite_path, "--checkpoints")
+    assert code == 0, err
+    assert f"{JOB_ID}: succeeded, gpt-3.5-turbo-0613 -> ft:gpt-3.5-turbo-0613:acme::8Kq2e3Xb" in out
+    assert "3 checkpoint(s), 300 metric rows" in out
+    text = suite_path.read_text()
+    assert text.startswith("# The stock suite, abridged. This comment must survive edits.")
+    assert "# cases after a blank line and a comment" in text and "# the base model" in text
+    suite = load_suite(suite_path)
+    names = [v.name for v in suite.variants]
+    assert names == ["base", "ft-old", "ft-e3-lr2-b1-2e3Xb7@100",
+                     "ft-e3-lr2-b1-2e3Xb7@200", "ft-e3-lr2-b1-2e3Xb7"]
+    final = suite.variants[-1]
+    assert final.model == "ft:gpt-3.5-turbo-0613:acme::8Kq2e3Xb" and final.base_model == "gpt-3.5-turbo-0613"
+    assert final.functions == "short"  # inherited from the suite's previous trial variant
+    trial = final.trial
+    assert {k: trial[k] for k in ("base_model", "training_file", "n_epochs", "learning_rate_multiplier",
+                                  "batch_size", "seed", "trained_tokens", "job_id")} == {
+        "base_model": "gpt-3.5-turbo-0613", "training_file": "file-train-1", "n_epochs": 3,
+        "learning_rate_multiplier": 2.0, "batch_size": 1, "seed": 42, "trained_tokens": 31452, "job_id": JOB_ID}
+    assert len(trial["train_curve"]["train_loss"]) == 50 and trial["train_curve"]["train_loss"][-1][0] == 300
+    assert trial["final_train_loss"] == trial["train_curve"]["train_loss"][-1][1]
+    assert trial["final_valid_loss"] == trial["train_curve"]["valid_loss"][-1][1]
+    ckpt = suite.variants[2].trial
+    assert ckpt["checkpoint_step"] == 100 and ckpt["final_full_valid_loss"] == 0.5312
+    assert ckpt["train_curve"]["train_loss"][-1][0] == 100
+    assert suite.variants[2].model.endswith(":ckpt-step-100")
+    # importing again replaces the same-named variants instead of duplicating them
+    code, out, _ = cli("trials", "import", JOB_ID, "--suite", suite_path)
+    assert code == 0 and "replaced variant ft-e3-lr2-b1-2e3Xb7" in out
+    assert [v.name for v in load_suite(suite_path).variants] == names
+
+
+def test_import_without_suite_prints_yaml(fake, cli):
+    code, out, _ = cli("trials", "import", JOB_ID)
+    assert code == 0
+    variants = yaml.safe_load(out[out.index("variants:"):])["variants"]
+    assert [v["name"] for v in variants] == ["ft-e3-lr2-b1-2e3Xb7"] and variants[0]["provider"] == "openai"
+
+
+def test_import_errors_are_one_line(fake, suite_path, cli):
+    code, _, err = cli("trials", "import", "ftjob-missing", "--suite", suite_path)
+    assert code == 2 and err.strip() == "evalkit: error: fine-tuning job 'ftjob-missing' not found"
+    code, _, err = cli("trials", "import")
+    assert code == 2 and "at least one fine-tuning job id" in err
+    assert "sk-test" not in err
+
+
+def test_import_needs_a_key(suite_path, cli, monkeypatch):
+    code, _, err = cli("trials", "import", JOB_ID)
+    assert code == 2 and "OPENAI_API_KEY" in err
+
+
+def test_azure_paths(fake, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-test-key")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", fake.url)
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+
+    async def go():
+        client = client_for("azure")
+        try:
+            return await read_job(client, JOB_ID)
+        finally:
+            await client.close()
+
+    assert asyncio.run(go()).trained_tokens == 31452
+    assert fake.requests[0]["path"] == f"/openai/fine_tuning/jobs/{JOB_ID}?api-version=2024-10-21"
+
+
+def test_grid():
+    grid = parse_grid(["n_epochs=2,3", "learning_rate_multiplier=0.5,1,2"])
+    assert len(grid) == 6 and grid[0] == {"n_epochs": 2, "learning_rate_multiplier": 0.5}
+    assert grid[-1] == {"n_epochs": 3, "learning_rate_multiplier": 2}
+    assert parse_grid(["batch_size=auto,4"]) == [{"batch_size": "auto"}, {"batch_size": 4}]
+    for bad, message in ((["epochs=2"], "unknown hyperparameter 'epochs'"), (["n_epochs"], "expected KEY=V1,V2"),
+                         (["n_epochs=2.5"], "not a valid value"), (["learning_rate_multiplier=-1"], "not a valid value")):
+        with pytest.raises(Exception, match=message):
+            parse_grid(bad)
+
+
+def test_launch_grid_and_wait(fake, tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"messages": []}\n')
+    valid = tmp_path / "valid.jsonl"
+    valid.write_text('{"messages": []}\n')
+    seen = []
+
+    async def go():
+        client = client_for("openai")
+        try:
+            record = await launch(client, "gpt-3.5-turbo-0613", train, valid,
+                                  parse_grid(["n_epochs=2,3", "learning_rate_multiplier=0.5,2"]), suffix="stocks", seed=1)
+            status = await wait(client, [j["id"] for j in record["jobs"]], poll=0, report=seen.append,
+                                sleep=lambda s: asyncio.sleep(0))
+            return record, status
+        finally:
+            await client.close()
+
+    record, status = asyncio.run(go())
+    assert [f["purpose"] for f in fake.files.values()] == ["fine-tune", "fine-tune"]
+    assert [f["name"] for f in fake.files.values()] == ["train.jsonl", "valid.jsonl"]
+    creates = [json.loads(r["body"]) for r in fake.requests if r["method"] == "POST" and r["path"] == "/v1/fine_tuning/jobs"]
+    assert len(creates) == 4
+    assert creates[0] == {"model": "gpt-3.5-turbo-0613", "training_file": "file-1", "validation_file": "file-2",
+                          "suffix": "stocks", "seed": 1,
+                          "method": {"type": "supervised", "supervised": {"hyperparameters": {
+                              "n_epochs": 2, "learning_rate_multiplier": 0.5}}}}
+    assert record["training_file"]["id"] == "file-1" and len(record["training_file"]["sha256"]) == 64
+    assert set(status.values()) == {"succeeded"}
+    assert f"{record['jobs'][0]['id']}: running" in seen and any(": succeeded (ft:" in s for s in seen)
+
+
+def test_add_variants_rejects_a_result_that_would_not_load(suite_path):
+    before = suite_path.read_text()
+    with pytest.raises(Exception, match="would not load"):
+        add_variants(suite_path, [{"name": "bad", "model": "x", "functions": "no-such-transform"}])
+    assert suite_path.read_text() == before and not list(suite_path.parent.glob("*.new.yaml"))
