@@ -2,6 +2,7 @@
    Every piece of case or model text reaches the page through textContent, never innerHTML. */
 (function () {
   "use strict";
+  var T0 = performance.now();
   var DATA = JSON.parse(document.getElementById("evalkit-data").textContent);
   var PAGE = 50;
   var V = DATA.variants, CASES = DATA.cases, RES = DATA.results;
@@ -241,4 +242,5 @@
     }
   }
   document.documentElement.setAttribute("data-ready", "1");
+  document.documentElement.setAttribute("data-init-ms", String(Math.round(performance.now() - T0)));
 })();

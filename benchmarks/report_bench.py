@@ -1,0 +1,121 @@
+"""Render the HTML report of a synthetic 10,000-result run and print the time and the file size.
+
+    python benchmarks/report_bench.py [--cases 2500] [--variants 4] [--repeats 1] [--keep DIR]
+
+Results look like real ones (a system prompt, a raw chat.completion, parsed calls, reasons),
+so the size of the page is representative. Target: under 5 s for 10,000 results.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from evalkit.metrics import summarise
+from evalkit.report import open_run, render_report
+from evalkit.results import read_results, write_json
+
+SYSTEM = ("You are a helpful assistant that answers questions about stock prices. Don't make assumptions "
+          "about what values to plug into functions. If no exact symbol is found, ask for clarification.")
+TOOLS = [{"type": "function", "function": {"name": "get_current_stock_price", "description": "Latest price.",
+                                           "parameters": {"type": "object", "properties": {
+                                               "symbol": {"type": "string", "description": "Ticker."}},
+                                               "required": ["symbol"]}}}]
+VERDICTS = ["correct"] * 7 + ["wrong_arguments", "hallucinated_call", "over_refusal", "wrong_function"]
+
+
+def fake_record(rng: random.Random, case: int, variant: str, repeat: int) -> dict:
+    symbol = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(4))
+    should_call = case % 3 != 0
+    verdict = rng.choice(VERDICTS)
+    call = {"name": "get_current_stock_price", "arguments": {"symbol": symbol},
+            "raw_arguments": json.dumps({"symbol": symbol})}
+    calls = [] if verdict in ("over_refusal",) or (not should_call and verdict == "correct") else [call]
+    content = "Which company do you mean?" if not calls else None
+    raw = {"id": f"chatcmpl-{case}-{repeat}", "object": "chat.completion", "created": 1764115200, "model": variant,
+           "choices": [{"index": 0, "finish_reason": "tool_calls" if calls else "stop",
+                        "message": {"role": "assistant", "content": content,
+                                    "tool_calls": [{"id": "call_0", "type": "function",
+                                                    "function": {"name": c["name"], "arguments": c["raw_arguments"]}}
+                                                   for c in calls] or None}}],
+           "usage": {"prompt_tokens": 230, "completion_tokens": 18, "total_tokens": 248}}
+    return {"case_id": f"case-{case:05d}", "variant": variant, "repeat": repeat, "verdict": verdict,
+            "reason": f"argument `symbol`: expected '{symbol}', got '{symbol[:-1]}'" if verdict == "wrong_arguments"
+            else verdict.replace("_", " "),
+            "should_call": should_call,
+            "expected": {"refuse": not should_call,
+                         "calls": [{"name": "get_current_stock_price", "arguments": {"symbol": symbol}}]
+                         if should_call else []},
+            "calls": calls, "content": content,
+            "messages": [{"role": "system", "content": SYSTEM},
+                         {"role": "user", "content": f"What is the price of company {case} ({symbol}) today?"}],
+            "functions_sha": "f" * 16, "model": variant, "api": "tools",
+            "usage": {"prompt_tokens": 230, "completion_tokens": 18, "cached_tokens": 0},
+            "tokens": {"prompt": 230, "functions": 120}, "latency_s": rng.uniform(0.2, 2.0), "error": None,
+            "raw": raw, "tags": ["real" if should_call else "fake"], "name_correct": None}
+
+
+def make_run(run_dir: Path, cases: int, variants: int, repeats: int) -> None:
+    rng = random.Random(7)
+    names = [f"variant-{i}" for i in range(variants)]
+    records = [fake_record(rng, c, v, r) for c in range(cases) for v in names for r in range(repeats)]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "results.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+    info = {n: {"provider": "openai", "model": n, "functions": "full", "api": "tools"} for n in names}
+    write_json(run_dir / "summary.json", summarise(records, info, names))
+    write_json(run_dir / "functions.json", {"f" * 16: TOOLS, "full:" + "f" * 16: TOOLS})
+    write_json(run_dir / "run.json", {"suite": "bench", "variants": info,
+                                      "cases": [f"case-{c:05d}" for c in range(cases)]})
+
+
+def browser_init_ms(report: Path) -> str:
+    """Parse the page's data and draw the first grid page in headless Chromium, when installed."""
+    exe = shutil.which("chromium")
+    if not exe:
+        return "skipped (no chromium)"
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                               "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
+                               "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-init-ms="(\d+)"', proc.stdout)
+    return f"{found.group(1)} ms" if found else "page did not finish its script"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", type=int, default=2500)
+    ap.add_argument("--variants", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--keep", type=Path, help="write the run and report here instead of a temp dir")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = args.keep or Path(tmp) / "run"
+        make_run(run_dir, args.cases, args.variants, args.repeats)
+        start = time.perf_counter()
+        run = open_run(run_dir, json.loads((run_dir / "summary.json").read_text()), read_results(run_dir))
+        loaded = time.perf_counter()
+        html = render_report([run])
+        rendered = time.perf_counter()
+        (run_dir / "report.html").write_text(html, encoding="utf-8")
+        n = len(run.records)
+        print(f"results: {n:,} ({args.cases:,} cases x {args.variants} variants x {args.repeats} repeats)")
+        print(f"load results.jsonl: {loaded - start:.2f} s")
+        print(f"render report:      {rendered - loaded:.2f} s")
+        print(f"total:              {rendered - start:.2f} s")
+        print(f"report.html:        {len(html.encode()) / 1e6:.1f} MB")
+        print(f"browser: JSON.parse + first page: {browser_init_ms(run_dir / 'report.html')}")
+        if args.keep:
+            print(f"written: {run_dir / 'report.html'}")
+    return 0 if rendered - start < 5 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
