@@ -1,0 +1,1 @@
+"""Bridges to data and habits from elsewhere (BFCL question files, ...)."""
