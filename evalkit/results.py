@@ -52,6 +52,8 @@ class Result:
     raw: Any = None
     tags: list[str] = field(default_factory=list)
     name_correct: bool | None = None
+    cached: bool = False  # replayed from the response cache, no request made
+    batch: bool = False  # answered through the Batch API (50% price)
 
     def to_line(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, default=str)

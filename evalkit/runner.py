@@ -1,5 +1,8 @@
-"""Run every variant over every case: prepare requests, call providers concurrently, score each
-response as it arrives, append it to results.jsonl, then summarise and render the report."""
+"""Run every variant over every case: prepare requests once, replay what the response cache holds,
+send the rest concurrently (evalkit/dispatch.py), score and append results in small batches off
+the request path, then summarise and render the report. A run directory can be resumed after a
+crash or Ctrl-C (evalkit/resume.py); `--batch` sends the requests through the Batch API instead
+(evalkit/batch.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,18 +14,25 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ConfigError, ProviderError, SuiteError
+from .cache import ResponseCache, cacheable, endpoint_of, request_key
+from .dispatch import Job, Lane, Outcome, dispatch
+from .errors import ConfigError, SuiteError
 from .metrics import summarise
 from .prepare import Prepared, prepare
 from .progress import Progress
 from .providers import create_provider
 from .providers.base import ChatRequest, Completion, Provider
+from .ratelimit import RateLimiter
 from .results import FUNCTIONS, REPORT, SUMMARY, Result, ResultsWriter, expectation_json, read_results, write_json
+from .resume import (RUN, RunInterrupted, check_suite_unchanged, completed, repair_tail, results_path,
+                     run_options_json, suite_sha)
 from .scoring import decide
 from .suite.model import Suite, VariantSpec
 from .tokens import request_counter
 
 DEFAULT_CONCURRENCY = 16
+FLUSH_INTERVAL = 0.05  # seconds between batched writes: a kill loses at most this much finished work
+DEFAULT_MAX_ERROR_RATE = 0.1
 
 
 @dataclass
@@ -33,6 +43,10 @@ class RunOptions:
     concurrency: int | None = None
     repeats: int | None = None
     progress: bool = True
+    cache: bool = True  # replay/store temperature-0 responses (evalkit/cache.py)
+    resume: bool = False  # `out` is an existing run directory to finish
+    batch: bool = False  # send through the Batch API (evalkit/batch.py)
+    cache_path: Path | None = None  # default: evalkit.cache.cache_dir()
 
 
 @dataclass
@@ -40,6 +54,7 @@ class RunOutcome:
     run_dir: Path
     summary: dict[str, Any]
     results: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0  # requests sent by this invocation (cache hits and resumed results excluded)
 
 
 def functions_sha(tools: tuple[dict, ...]) -> str:
@@ -71,7 +86,7 @@ def token_counter(variant: VariantSpec, provider: Provider) -> Callable[[ChatReq
     return request_counter(variant)  # tiktoken + OpenAI's prompt rules (evalkit/tokens.py)
 
 
-def variant_info(variant: VariantSpec) -> dict[str, Any]:
+def variant_info(variant: VariantSpec, batch: bool = False) -> dict[str, Any]:
     """What the summary says about a variant: never connection secrets."""
     info = {"provider": variant.provider, "model": variant.model, "functions": variant.functions,
             "api": variant.api}
@@ -79,6 +94,8 @@ def variant_info(variant: VariantSpec) -> dict[str, Any]:
         info["adapter"] = variant.adapter
     if variant.trial:
         info["trial"] = variant.trial
+    if batch:
+        info["batch"] = True  # cost applies the Batch API discount
     return info
 
 
@@ -104,47 +121,82 @@ def make_result(p: Prepared, repeat: int, completion: Completion | None, error: 
     )
 
 
-async def _call(provider: Provider, request: ChatRequest) -> tuple[Completion | None, str | None, float]:
-    start = time.perf_counter()
-    try:
-        completion = await provider.complete(request)
-        return completion, None, time.perf_counter() - start
-    except ProviderError as e:
-        return None, str(e) or type(e).__name__, time.perf_counter() - start
+class Recorder:
+    """Scores finished outcomes and appends them to results.jsonl in batches; stores new responses
+    in the cache after their results are written. Per-request work (token counts, function hashes)
+    is memoised per prepared request, so repeats and variants share it."""
+
+    def __init__(self, suite: Suite, writer: ResultsWriter, counters: dict[str, Callable],
+                 cache: ResponseCache | None, progress: Progress | None, batch: bool = False):
+        self.suite, self.writer, self.counters, self.cache, self.progress = suite, writer, counters, cache, progress
+        self.batch = batch
+        self.pending: list[Outcome] = []
+        self.written = 0
+        self.errors = 0
+        self._tokens: dict[int, dict | None] = {}
+        self._shas: dict[int, str] = {}
+
+    def add(self, outcome: Outcome) -> None:
+        self.pending.append(outcome)
+
+    def _result(self, o: Outcome) -> Result:
+        p = o.job.prepared
+        key, tkey = id(p.request), id(p.request.tools)
+        if key not in self._tokens:
+            self._tokens[key] = self.counters[p.variant.name](p.request)
+        if tkey not in self._shas:
+            self._shas[tkey] = functions_sha(p.request.tools)
+        r = make_result(p, o.job.repeat, o.completion, o.error, o.latency, self._tokens[key], self._shas[tkey],
+                        self.suite.spec.string_match)
+        r.cached, r.batch = o.cached, self.batch
+        return r
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        results = [self._result(o) for o in batch]
+        self.writer.write(results)
+        self.written += len(results)
+        self.errors += sum(r.verdict == "error" for r in results)
+        if self.cache is not None:
+            self.cache.put_many((o.job.cache_key, o.completion, o.latency) for o in batch
+                                if o.job.cache_key and o.completion is not None and not o.cached)
+        if self.progress:
+            for r in results:
+                self.progress.advance(r.verdict)
+
+    async def flush_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.flush()
 
 
-async def _execute(suite: Suite, jobs: list[tuple[Prepared, int]], providers: dict[str, Provider],
-                   counters: dict[str, Callable], writer: ResultsWriter, concurrency: int,
-                   progress: Progress | None) -> list[Result]:
-    gate = asyncio.Semaphore(concurrency)
-    per_variant = {v.name: asyncio.Semaphore(v.concurrency) for v in suite.variants if v.concurrency}
-    shas: dict[int, str] = {}
-    tokens_memo: dict[int, dict | None] = {}
-    out: list[Result] = []
+def plan_jobs(suite: Suite, prepared: list[Prepared], options: RunOptions,
+              endpoints: dict[str, str]) -> list[Job]:
+    jobs = []
+    for p in prepared:
+        for r in range(options.repeats or p.variant.repeats or suite.spec.repeats):
+            key = request_key(p.request, endpoints[p.variant.name], r) if options.cache and cacheable(p.request) else None
+            jobs.append(Job(p, r, key))
+    return jobs
 
-    async def one(p: Prepared, repeat: int) -> None:
-        vsem = per_variant.get(p.variant.name)
-        async with gate:
-            if vsem:
-                async with vsem:
-                    completion, error, latency = await _call(providers[p.variant.name], p.request)
-            else:
-                completion, error, latency = await _call(providers[p.variant.name], p.request)
-        key = id(p.request)
-        if key not in tokens_memo:
-            tokens_memo[key] = counters[p.variant.name](p.request)
-        tkey = id(p.request.tools)
-        if tkey not in shas:
-            shas[tkey] = functions_sha(p.request.tools)
-        result = make_result(p, repeat, completion, error, latency, tokens_memo[key], shas[tkey],
-                             suite.spec.string_match)
-        writer.write([result])
-        out.append(result)
-        if progress:
-            progress.advance(result.verdict)
 
-    await asyncio.gather(*(one(p, r) for p, r in jobs))
-    return out
+def _start_run_dir(run_dir: Path, suite: Suite, variants: list[VariantSpec], cases: list, prepared: list[Prepared],
+                   options: RunOptions) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if results_path(run_dir).exists():
+        raise ConfigError(f"{run_dir} already holds results.jsonl: choose another --out, "
+                          f"or finish it with --resume {run_dir}")
+    write_json(run_dir / RUN, {
+        "suite": suite.name, "suite_path": str(Path(suite.path).resolve()), "suite_sha": suite_sha(suite.path),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "variants": {v.name: variant_info(v, options.batch) for v in variants}, "cases": [c.id for c in cases],
+        "options": run_options_json([v.name for v in variants], options.limit, options.repeats, options.cache,
+                                    options.batch),
+    })
+    write_json(run_dir / FUNCTIONS, {functions_sha(p.request.tools): list(p.request.tools) for p in prepared}
+               | {"full:" + functions_sha(p.full_functions): list(p.full_functions) for p in prepared})
 
 
 def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
@@ -154,36 +206,69 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     base_dir = Path(suite.path).parent
     providers = {v.name: create_provider(v, base_dir) for v in variants}  # config errors before any request
     run_dir = options.out or default_run_dir(suite)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if (run_dir / "results.jsonl").exists():
-        raise ConfigError(f"{run_dir} already holds results.jsonl: choose another --out")
-    write_json(run_dir / "run.json", {
-        "suite": suite.name, "suite_path": str(suite.path),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "variants": {v.name: variant_info(v) for v in variants}, "cases": [c.id for c in cases],
-    })
-    write_json(run_dir / FUNCTIONS, {functions_sha(p.request.tools): list(p.request.tools) for p in prepared}
-               | {"full:" + functions_sha(p.full_functions): list(p.full_functions) for p in prepared})
-    jobs = [(p, r) for p in prepared for r in range(options.repeats or p.variant.repeats or suite.spec.repeats)]
+    if options.resume:
+        check_suite_unchanged(run_dir, suite.path)
+        repair_tail(results_path(run_dir))
+    else:
+        _start_run_dir(run_dir, suite, variants, cases, prepared, options)
+    done = completed(results_path(run_dir)) if options.resume else set()
+    endpoints = {v.name: endpoint_of(providers[v.name], v) for v in variants}
+    jobs = [j for j in plan_jobs(suite, prepared, options, endpoints) if j.key not in done]
+    cache = ResponseCache(options.cache_path) if options.cache and any(j.cache_key for j in jobs) else None
     counters = {v.name: token_counter(v, providers[v.name]) for v in variants}
-    progress = Progress(len(jobs), "running") if options.progress else None
-    writer = ResultsWriter(run_dir / "results.jsonl")
+    progress = Progress(len(jobs), "running") if options.progress and jobs else None
+    writer = ResultsWriter(results_path(run_dir))
+    recorder = Recorder(suite, writer, counters, cache, progress, batch=options.batch)
     concurrency = options.concurrency or suite.spec.concurrency or DEFAULT_CONCURRENCY
-
-    async def main() -> list[Result]:
-        try:
-            return await _execute(suite, jobs, providers, counters, writer, concurrency, progress)
-        finally:
-            for provider in providers.values():
-                await provider.aclose()
-
+    sent = 0
     try:
-        asyncio.run(main())
+        hits = cache.get_many(j.cache_key for j in jobs if j.cache_key) if cache else {}
+        for job in jobs:
+            if job.cache_key in hits:
+                completion, latency = hits[job.cache_key]
+                recorder.add(Outcome(job, completion, None, latency, cached=True))
+        recorder.flush()
+        to_send = [j for j in jobs if j.cache_key not in hits]
+        sent = len(to_send)
+        if to_send and options.batch:
+            from .batch import run_batches  # only --batch needs it
+            run_batches(to_send, providers, recorder, progress)
+        elif to_send:
+            asyncio.run(_send(to_send, variants, providers, recorder, concurrency))
+    except KeyboardInterrupt:
+        recorder.flush()
+        raise RunInterrupted(run_dir, len(done) + recorder.written, len(done) + len(jobs)) from None
     finally:
         writer.close()
+        if cache is not None:
+            cache.close()
         if progress:
             progress.close()
-    return finish_run(run_dir, [v.name for v in variants], {v.name: variant_info(v) for v in variants})
+    outcome = finish_run(run_dir, [v.name for v in variants], {v.name: variant_info(v, options.batch) for v in variants})
+    outcome.requests = sent
+    return outcome
+
+
+async def _send(jobs: list[Job], variants: list[VariantSpec], providers: dict[str, Provider], recorder: Recorder,
+                concurrency: int) -> None:
+    lanes = {v.name: Lane(providers[v.name], v.concurrency or concurrency,
+                          RateLimiter(v.requests_per_minute, v.tokens_per_minute),
+                          None if getattr(providers[v.name], "handles_timeout", False) else v.timeout)
+             for v in variants}
+    flusher = asyncio.create_task(recorder.flush_every(FLUSH_INTERVAL))
+    try:
+        await dispatch(jobs, lanes, concurrency, recorder.add)
+    finally:  # also on Ctrl-C (cancellation): keep every finished result
+        flusher.cancel()
+        recorder.flush()
+        for provider in providers.values():
+            await provider.aclose()
+
+
+def error_share(summary: dict[str, Any]) -> tuple[int, int]:
+    """(errors, results) over all variants of a run."""
+    variants = summary.get("variants", {}).values()
+    return sum(v.get("errors", 0) for v in variants), sum(v.get("n", 0) for v in variants)
 
 
 def finish_run(run_dir: Path, order: list[str], info: dict[str, dict[str, Any]]) -> RunOutcome:

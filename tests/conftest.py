@@ -21,6 +21,12 @@ def _no_real_endpoints(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _private_response_cache(monkeypatch, tmp_path_factory):
+    """The response cache is on by default: give each test its own, never the user's."""
+    monkeypatch.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("evalkit-cache")))
+
+
 @pytest.fixture
 def cli(capsys):
     """Run the real CLI in-process; returns (exit code, stdout, stderr)."""

@@ -143,6 +143,8 @@ def to_completion(data: Any) -> Completion:
 
 
 class OpenAIProvider:
+    handles_timeout = True  # the client's own per-attempt timeout (variant `timeout`) applies
+
     def __init__(self, client: openai.AsyncOpenAI, budget: RetryBudget | None = None):
         self.client = client
         self.budget = budget

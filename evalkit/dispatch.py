@@ -1,0 +1,96 @@
+"""The request loop: bounded concurrency per variant and per run, rate limits, per-request timeouts.
+
+Only requests happen here. Each finished call is handed to `on_done` as a raw `Outcome`; scoring,
+writing and caching happen in batches elsewhere (runner.Recorder), so evalkit's own per-case work
+never delays the next request. Providers are always called concurrently, which is what the local
+model's micro-batching relies on.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import ProviderError
+from .prepare import Prepared
+from .providers.base import Completion, Provider
+from .ratelimit import RateLimiter
+
+
+@dataclass(frozen=True)
+class Job:
+    prepared: Prepared
+    repeat: int
+    cache_key: str | None = None  # None: not cacheable (temperature > 0, or --no-cache)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return self.prepared.case.id, self.prepared.variant.name, self.repeat
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    completion: Completion | None
+    error: str | None
+    latency: float | None
+    cached: bool = False
+
+
+@dataclass
+class Lane:
+    """One variant's way out: its provider, its own concurrency cap and rate limiter."""
+
+    provider: Provider
+    concurrency: int
+    limiter: RateLimiter
+    timeout: float | None = None  # applied here only for providers without their own timeout
+
+
+def estimated_tokens(p: Prepared) -> int:
+    """Rough request size for tokens-per-minute limits: ~4 characters per token plus the reply cap."""
+    text = json.dumps(p.request.messages) + (json.dumps(p.request.tools) if p.request.tools else "")
+    return len(text) // 4 + (p.request.max_tokens or 0)
+
+
+async def call(lane: Lane, job: Job) -> Outcome:
+    request = job.prepared.request
+    if lane.limiter.active:
+        await lane.limiter.acquire(estimated_tokens(job.prepared) if lane.limiter.tpm else 0)
+    start = time.perf_counter()
+    try:
+        if lane.timeout:
+            async with asyncio.timeout(lane.timeout):
+                completion = await lane.provider.complete(request)
+        else:
+            completion = await lane.provider.complete(request)
+        return Outcome(job, completion, None, time.perf_counter() - start)
+    except ProviderError as e:
+        return Outcome(job, None, str(e) or type(e).__name__, time.perf_counter() - start)
+    except TimeoutError:
+        return Outcome(job, None, f"timed out after {lane.timeout:g} s", time.perf_counter() - start)
+
+
+async def dispatch(jobs: list[Job], lanes: dict[str, Lane], concurrency: int,
+                   on_done: Callable[[Outcome], None]) -> None:
+    """Run every job once. Each variant gets its own workers (its `concurrency`, else the run's);
+    a run-wide semaphore keeps the total in flight at `concurrency`."""
+    gate = asyncio.Semaphore(concurrency)
+    by_variant: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_variant.setdefault(job.prepared.variant.name, []).append(job)
+
+    async def worker(lane: Lane, queue) -> None:  # noqa: ANN001 - a shared iterator
+        for job in queue:
+            async with gate:
+                outcome = await call(lane, job)
+            on_done(outcome)
+
+    workers = []
+    for name, vjobs in by_variant.items():
+        lane = lanes[name]
+        queue = iter(vjobs)
+        workers += [worker(lane, queue) for _ in range(min(lane.concurrency, concurrency, len(vjobs)))]
+    await asyncio.gather(*workers)

@@ -1,0 +1,104 @@
+"""Crash-safe runs: what a run directory already holds, and how to finish it.
+
+results.jsonl is append-only and each finished result is flushed (in small batches) as it is
+scored, so after Ctrl-C, kill -9 or power loss the file holds every finished result, at worst
+followed by one torn line. `evalkit run --resume RUN_DIR` reads run.json for the suite and the
+options the run started with, cuts a torn tail, and runs only the case x variant x repeat keys
+not yet in results.jsonl.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import EvalkitError, InputError
+from .results import RESULTS, read_json
+
+RUN = "run.json"
+
+Key = tuple[str, str, int]  # case id, variant, repeat
+
+
+class RunInterrupted(EvalkitError):
+    """Ctrl-C: everything finished is saved; the message says how to finish the run."""
+
+    exit_code = 130
+
+    def __init__(self, run_dir: Path, done: int, total: int):
+        super().__init__(f"interrupted: {done} of {total} results saved in {run_dir}; "
+                         f"finish the rest with: evalkit run --resume {run_dir}")
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    suite_path: str
+    variants: list[str]
+    limit: int | None
+    repeats: int | None
+    cache: bool
+    batch: bool
+
+
+def suite_sha(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def run_options_json(variants: list[str], limit: int | None, repeats: int | None, cache: bool,
+                     batch: bool) -> dict[str, Any]:
+    return {"variants": variants, "limit": limit, "repeats": repeats, "cache": cache, "batch": batch}
+
+
+def resume_plan(run_dir: Path) -> ResumePlan:
+    """What `--resume` needs from run.json: which suite, and the options the run started with."""
+    info = read_json(Path(run_dir) / RUN, "run.json (is this an evalkit run directory?)")
+    opts = info.get("options")
+    if not isinstance(opts, dict) or "suite_path" not in info:
+        raise InputError(str(Path(run_dir) / RUN), "this run was not started by a resumable evalkit run",
+                         field="options")
+    return ResumePlan(info["suite_path"], list(opts.get("variants") or []), opts.get("limit"),
+                      opts.get("repeats"), bool(opts.get("cache", True)), bool(opts.get("batch", False)))
+
+
+def check_suite_unchanged(run_dir: Path, path: str | Path) -> None:
+    info = read_json(Path(run_dir) / RUN, "run.json")
+    if info.get("suite_sha") and info["suite_sha"] != suite_sha(path):
+        raise InputError(str(path), f"the suite changed since {run_dir} started; resuming would mix two "
+                         "suites: start a new run instead")
+
+
+def repair_tail(path: Path) -> int:
+    """Cut a torn final line (a write interrupted by a kill) so appends start on a fresh line.
+    Returns the number of bytes removed."""
+    if not path.is_file():
+        return 0
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        f.truncate(keep)
+        return len(data) - keep
+
+
+def completed(path: Path) -> set[Key]:
+    """Keys of the results already in results.jsonl (after `repair_tail`, every line is whole)."""
+    done: set[Key] = set()
+    if not path.is_file():
+        return done
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                done.add((rec["case_id"], rec["variant"], int(rec.get("repeat", 0))))
+            except (ValueError, KeyError, TypeError):
+                raise InputError(str(path), "corrupt result line: cannot resume", line=i) from None
+    return done
+
+
+def results_path(run_dir: Path) -> Path:
+    return Path(run_dir) / RESULTS
