@@ -6,7 +6,6 @@ import base64
 import copy
 import json
 import re
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,7 +15,7 @@ import yaml
 
 from evalkit.finetune.openai_jobs import (client_for, downsample, launch, parse_grid, parse_result_file,
                                           read_job, wait)
-from evalkit.finetune.suite_variants import add_variants
+from evalkit.finetune.trial_variants import add_variants
 from evalkit.suite import load_suite
 
 DATA = Path(__file__).parent / "data" / "finetune"
@@ -319,3 +318,49 @@ def test_add_variants_rejects_a_result_that_would_not_load(suite_path):
     with pytest.raises(Exception, match="would not load"):
         add_variants(suite_path, [{"name": "bad", "model": "x", "functions": "no-such-transform"}])
     assert suite_path.read_text() == before and not list(suite_path.parent.glob("*.new.yaml"))
+
+
+def training_file(tmp_path, functions=None):
+    short = functions or [{"type": "function", "function": {"name": "get_price",
+                                                           "parameters": {"type": "object", "properties": {}}}}]
+    lines = []
+    for i in range(100):
+        answer = {"role": "assistant", "content": "Which company do you mean?"} if i % 4 == 0 else \
+            {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {
+                "name": "get_price", "arguments": json.dumps({"symbol": f"T{i}"})}}]}
+        lines.append({"messages": [{"role": "user", "content": f"Price of company {i}?"}, answer], "tools": short})
+    path = tmp_path / "data" / "train.jsonl"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    return path
+
+
+def test_finetune_grid_cli_waits_and_adds_variants(fake, suite_path, tmp_path, cli):
+    train = training_file(tmp_path)
+    code, out, err = cli("finetune", suite_path, "--train", train, "--grid", "n_epochs=2,3",
+                         "learning_rate_multiplier=0.5,2", "--suffix", "stocks", "--wait", "--poll", "0")
+    assert code == 0, err
+    assert "4 job(s) on gpt-3.5-turbo-0613 recorded in" in out  # base model taken from the suite
+    trials = json.loads((tmp_path / "suite.trials.json").read_text())
+    launch_record = trials["launches"][0]
+    assert launch_record["training_file"]["path"] == "data/train.jsonl"  # relative to the suite
+    assert [j["hyperparameters"] for j in launch_record["jobs"]] == [
+        {"n_epochs": 2, "learning_rate_multiplier": 0.5}, {"n_epochs": 2, "learning_rate_multiplier": 2},
+        {"n_epochs": 3, "learning_rate_multiplier": 0.5}, {"n_epochs": 3, "learning_rate_multiplier": 2}]
+    suite = load_suite(suite_path)
+    added = [v for v in suite.variants if v.name.startswith("ft-e")]
+    assert [v.name for v in added] == ["ft-e2-lr0.5-b1-grid1", "ft-e2-lr2-b1-grid2", "ft-e3-lr0.5-b1-grid3",
+                                       "ft-e3-lr2-b1-grid4"]
+    assert added[0].trial["training_file"] == "data/train.jsonl" and added[0].trial["trained_tokens"] == 20_000
+    assert added[0].functions == "short" and "running" in err
+
+
+def test_finetune_refuses_data_that_does_not_match_the_suite(fake, suite_path, tmp_path, cli):
+    full = [{"type": "function", "function": {"name": "get_price", "description": "Price.",
+                                              "parameters": {"type": "object", "properties": {"symbol": {"type": "string"}}}}}]
+    train = training_file(tmp_path, functions=full)
+    code, _, err = cli("finetune", suite_path, "--train", train, "--grid", "n_epochs=2")
+    assert code == 2 and "differ from the ones variant 'ft-old' sends" in err and len(err.splitlines()) == 1
+    assert not any(r["method"] == "POST" for r in fake.requests)  # nothing uploaded, nothing paid
+    code, _, err = cli("finetune", suite_path, "--train", train, "--grid", "epochs=2")
+    assert code == 2 and "unknown hyperparameter 'epochs'" in err

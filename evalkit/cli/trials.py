@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace, job_ids: list[str]) -> int:
-    from ..finetune.openai_jobs import client_for, import_jobs, read_trials_file, trials_file_for
+    from ..finetune.openai_jobs import client_for, read_trials_file
+    from ..finetune.trial_variants import import_jobs, trials_file_for
 
     if not job_ids:
         raise InputError(None, "give at least one fine-tuning job id: evalkit trials import JOB_ID ...")

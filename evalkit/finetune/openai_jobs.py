@@ -7,7 +7,8 @@ token accuracy, which the API may return base64-encoded). A job becomes a varian
 block holds its hyperparameters, trained tokens, final losses and a downsampled loss curve (plain
 lists the report can plot). Launching: one `files.create(purpose="fine-tune")` per file, then one
 `fine_tuning.jobs.create` per grid point with `method: {type: supervised, ...}`; the job ids go to
-a trials file (JSON) that `--wait` and later imports read.
+a trials file (JSON) that `--wait` and later imports read. Turning jobs into suite variants is
+evalkit.finetune.trial_variants.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 import openai
 
-from ..errors import ConfigError, EvalkitError, InputError
+from ..errors import EvalkitError, InputError
 from ..providers.openai_compat import make_client
 from ..suite.model import VariantSpec
 
@@ -162,80 +163,6 @@ async def read_job(client: openai.AsyncOpenAI, job_id: str, *, events: bool = Tr
                curve=curve or curve_from_events(found))
 
 
-# ---- jobs -> variants ----------------------------------------------------------------------
-
-def _final(curve: Mapping[str, list[list[Any]]], column: str) -> Any:
-    points = curve.get(column) or []
-    return points[-1][1] if points else None
-
-
-def trial_block(job: Job, checkpoint: Checkpoint | None = None, training_file: str | None = None) -> dict[str, Any]:
-    """A job (or one of its checkpoints) as `trial:` metadata."""
-    trial: dict[str, Any] = {"base_model": job.base_model, "training_file": training_file or job.training_file}
-    trial.update(job.hyperparameters)
-    if job.seed is not None:
-        trial["seed"] = job.seed
-    if checkpoint is not None:
-        trial["checkpoint_step"] = checkpoint.step
-    if job.trained_tokens:
-        trial["trained_tokens"] = job.trained_tokens
-    trial["job_id"] = job.id
-    if job.validation_file:
-        trial["validation_file"] = job.validation_file
-    curve = downsample(job.curve, until_step=checkpoint.step if checkpoint else None)
-    for column in ("train_loss", "valid_loss", "full_valid_loss"):
-        value = (checkpoint.metrics.get(column) if checkpoint else None) or _final(curve, column)
-        if value is not None:
-            trial[f"final_{column}"] = round(value, 4)
-    if curve:
-        trial["train_curve"] = curve
-    return trial
-
-
-def variant_name(job: Job, checkpoint: Checkpoint | None = None) -> str:
-    hp = job.hyperparameters
-    parts = ["ft"] + [f"{tag}{hp[k]:g}" if isinstance(hp.get(k), float) else f"{tag}{hp[k]}"
-                      for k, tag in (("n_epochs", "e"), ("learning_rate_multiplier", "lr"), ("batch_size", "b"))
-                      if k in hp]
-    name = "-".join(parts + [job.id.split("-")[-1][-6:]])
-    return f"{name}@{checkpoint.step}" if checkpoint else name
-
-
-def job_variants(job: Job, template: Mapping[str, Any], *, checkpoints: bool = False,
-                 training_file: str | None = None) -> list[dict[str, Any]]:
-    """Variants for a job: its final model (when it has one) and, if asked, each checkpoint
-    (except the one the final model is). `template` gives provider, functions and connection."""
-    out = []
-    last = job.checkpoints[-1].step if job.checkpoints else None
-    points: list[Checkpoint | None] = [c for c in job.checkpoints if checkpoints and
-                                       (c.step != last or not job.fine_tuned_model)]
-    if job.fine_tuned_model:
-        points.append(None)
-    for cp in points:
-        out.append({"name": variant_name(job, cp), **template,
-                    "model": cp.model if cp else job.fine_tuned_model, "base_model": job.base_model,
-                    "trial": trial_block(job, cp, training_file)})
-    return out
-
-
-TEMPLATE_KEYS = ("provider", "functions", "api", "base_url", "api_key_env", "azure_endpoint", "api_version")
-
-
-def variant_template(suite_variants: Sequence[VariantSpec], provider: str | None,
-                     functions: str | None) -> dict[str, Any]:
-    """Settings new trial variants share: those of the suite's first trial variant (the previous
-    trials), overridden by the flags."""
-    previous = next((v for v in suite_variants if v.trial is not None), None)
-    base = {k: getattr(previous, k) for k in TEMPLATE_KEYS if previous is not None
-            and getattr(previous, k) != VariantSpec.model_fields[k].default}
-    if provider and provider != base.get("provider", "openai"):
-        base = {"provider": provider, **({"functions": base["functions"]} if "functions" in base else {})}
-    base.setdefault("provider", provider or "openai")
-    if functions:
-        base["functions"] = functions
-    return {k: base[k] for k in TEMPLATE_KEYS if k in base}
-
-
 # ---- launching a grid ----------------------------------------------------------------------
 
 def parse_grid(items: Sequence[str]) -> list[dict[str, Any]]:
@@ -348,51 +275,5 @@ async def wait(client: openai.AsyncOpenAI, job_ids: Sequence[str], *, poll: floa
         await sleep(poll)
 
 
-def relative_to_suite(path: Path, suite_path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path(suite_path).resolve().parent))
-    except ValueError:
-        return str(path)
-
-
-# ---- whole flows (the CLI calls these) -----------------------------------------------------
-
-@dataclass(frozen=True)
-class Imported:
-    jobs: tuple[Job, ...]
-    variants: tuple[dict[str, Any], ...]
-    added: tuple[str, ...] = ()
-    replaced: tuple[str, ...] = ()
-
-
-def import_jobs(client: openai.AsyncOpenAI, job_ids: Sequence[str], *, suite_path: Path | None = None,
-                provider: str | None = None, functions: str | None = None, checkpoints: bool = False,
-                training_files: Mapping[str, str] | None = None) -> Imported:
-    """Read the jobs and turn them into variants; with `suite_path`, write them into the suite."""
-    from ..suite import load_suite
-    from .suite_variants import add_variants
-
-    suite_variants = load_suite(suite_path).variants if suite_path else ()
-    template = variant_template(suite_variants, provider, functions)
-
-    async def read_all() -> list[Job]:
-        try:
-            return [await read_job(client, j) for j in job_ids]
-        finally:
-            await client.close()
-
-    jobs = asyncio.run(read_all())
-    variants = [v for job in jobs for v in job_variants(job, template, checkpoints=checkpoints,
-                                                         training_file=(training_files or {}).get(job.id))]
-    if suite_path is None or not variants:
-        return Imported(tuple(jobs), tuple(variants))
-    added, replaced = add_variants(suite_path, variants)
-    return Imported(tuple(jobs), tuple(variants), tuple(added), tuple(replaced))
-
-
-def trials_file_for(suite_path: Path) -> Path:
-    return Path(suite_path).with_name(Path(suite_path).stem + ".trials.json")
-
-
-__all__ = ["Checkpoint", "ConfigError", "FineTuningError", "Job", "client_for", "job_variants", "launch",
-           "parse_grid", "parse_result_file", "read_job", "trial_block", "variant_template", "wait"]
+__all__ = ["Checkpoint", "FineTuningError", "Job", "append_trials_file", "client_for", "downsample", "launch",
+           "parse_grid", "parse_result_file", "read_job", "read_trials_file", "wait"]
