@@ -19,7 +19,7 @@ from .cases import case_payload, script_json
 from .charts import PALETTE, interval_bar, verdict_bars
 from .costs import CostView, cost_view
 from .runs import Comparison, Run, combine, open_run
-from .view import RATES, headline, min_discordant, pair_matrix, repeats, trials, verdict_sentence
+from .view import RATES, headline, min_discordant, p_text, pair_matrix, repeats, trials, verdict_sentence
 
 __all__ = ["render_report", "Run", "open_run", "combine"]
 
@@ -38,7 +38,7 @@ def _env() -> Environment:
     env = Environment(loader=PackageLoader("evalkit.report", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=pct, num=num)
+    env.filters.update(pct=pct, num=num, ptext=p_text)
     return env
 
 

@@ -115,6 +115,13 @@ def headline(variants: Mapping[str, Mapping[str, Any]], records: Sequence[Mappin
     return {"rows": rows, "bests": bests, "rates": RATES}
 
 
+def p_text(p: float) -> str:
+    """A p-value as people read it: two digits, three below 0.01, and '< 0.001' below that."""
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+
 def verdict_sentence(variants: Mapping[str, Mapping[str, Any]], best: Best) -> str:
     """One honest line about accuracy: who leads, and whether the lead means anything."""
     if best.variant is None and best.runner_up is None:
@@ -124,8 +131,9 @@ def verdict_sentence(variants: Mapping[str, Mapping[str, Any]], best: Best) -> s
     lead = variants[best.variant]
     text = f"Highest accuracy: {best.variant} ({100 * lead['accuracy']:.0f}%, n = {lead.get('accuracy_n')})."
     if best.significant:
-        return text + f" It is significantly better than every other variant (exact McNemar, largest p = {best.worst_p:.3g})."
-    return text + (f" Not significantly better than {best.runner_up} (exact McNemar p = {best.worst_p:.2g}): "
+        return text + (" It is significantly better than every other variant "
+                       f"(exact McNemar, {p_text(best.worst_p)} against the closest).")
+    return text + (f" Not significantly better than {best.runner_up} (exact McNemar {p_text(best.worst_p)}): "
                    "on these cases the difference could be chance.")
 
 

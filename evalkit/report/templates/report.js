@@ -93,6 +93,7 @@
       var c = CASES[ci], tr = el("tr", null, el("td", { class: "cid" }, el("code", null, c.id)));
       var p = el("td", { class: "prompt", title: c.prompt || "" }, c.prompt || "");
       (c.tags || []).forEach(function (t) { p.appendChild(el("span", { class: "tag" }, t)); });
+      p.addEventListener("click", function () { select(ci, state.variant === "" ? 0 : Number(state.variant), 0); });
       tr.appendChild(p);
       V.forEach(function (_, vi) { tr.appendChild(cell(ci, vi)); });
       frag.appendChild(tr);
