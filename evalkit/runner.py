@@ -20,6 +20,7 @@ from .errors import ConfigError, SuiteError
 from .metrics import summarise
 from .prepare import Prepared, prepare
 from .progress import Progress
+from .execute import executing_providers  # issue H: end-to-end mode
 from .providers import create_provider
 from .providers.base import ChatRequest, Completion, Provider
 from .ratelimit import RateLimiter
@@ -27,6 +28,7 @@ from .results import FUNCTIONS, REPORT, SUMMARY, Result, ResultsWriter, expectat
 from .resume import (RUN, RunInterrupted, check_suite_unchanged, completed, repair_tail, results_path,
                      run_options_json, suite_sha)
 from .scoring import decide
+from .scoring.answer import judge_answer  # issue H: end-to-end mode
 from .suite.model import Suite, VariantSpec
 from .tokens import request_counter
 
@@ -102,6 +104,7 @@ def variant_info(variant: VariantSpec, batch: bool = False) -> dict[str, Any]:
 def make_result(p: Prepared, repeat: int, completion: Completion | None, error: str | None,
                 latency: float | None, tokens: dict[str, Any] | None, sha: str, string_match: str) -> Result:
     verdict = decide(p.case.expect, completion, p.full_functions, error=error, string_match=string_match)
+    verdict = judge_answer(p.case.expect, completion, verdict)  # issue H: later steps, final answer
     expected_names = sorted(c.name for c in p.case.expect.calls)
     got_names = sorted(c.name for c in verdict.calls)
     usage = completion.usage if completion else None
@@ -205,6 +208,7 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     prepared = prepare(suite, variants, cases)
     base_dir = Path(suite.path).parent
     providers = {v.name: create_provider(v, base_dir) for v in variants}  # config errors before any request
+    providers = executing_providers(suite, providers)  # issue H: `execute: true` runs the tools
     run_dir = options.out or default_run_dir(suite)
     if options.resume:
         check_suite_unchanged(run_dir, suite.path)

@@ -10,7 +10,7 @@ from ..suite.model import ExpectedCall, Expectation
 from .arguments import arguments_error, parse_arguments
 
 VERDICTS = ("correct", "wrong_function", "wrong_arguments", "invalid_arguments", "wrong_call_count",
-            "hallucinated_call", "over_refusal", "error")
+            "hallucinated_call", "over_refusal", "wrong_answer", "error")  # wrong_answer: scoring/answer.py
 
 
 @dataclass(frozen=True)
