@@ -1,0 +1,31 @@
+"""`evalkit cache`: the response cache (evalkit/cache.py) — where it is, how big, clear it."""
+from __future__ import annotations
+
+import argparse
+
+from ..cache import FILENAME, ResponseCache, cache_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cache", help="show or clear the response cache",
+                       description="Temperature-0 responses are cached in "
+                                   f"$EVALKIT_CACHE_DIR/{FILENAME} (default ~/.cache/evalkit/), keyed by "
+                                   "the exact request; a rerun of an unchanged suite makes no requests.")
+    p.add_argument("action", choices=["info", "clear"], help="info: path and entry count; clear: delete all")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = cache_dir() / FILENAME
+    if not path.exists():
+        print(f"{path}: empty (no cache file yet)")
+        return 0
+    cache = ResponseCache(path)
+    try:
+        if args.action == "clear":
+            print(f"{path}: removed {cache.clear()} cached responses")
+        else:
+            print(f"{path}: {cache.count()} cached responses, {path.stat().st_size / 1e6:.1f} MB")
+    finally:
+        cache.close()
+    return 0

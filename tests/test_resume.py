@@ -1,0 +1,167 @@
+"""Crash-safe runs: SIGKILL at random points and --resume, several times over, ends with every
+case x variant x repeat exactly once and no request repeated for a finished case; Ctrl-C saves and
+says how to resume; a torn last line is cut before appending."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from fakeserver import FakeServer, last_user, tool_reply
+
+ROOT = Path(__file__).resolve().parent.parent
+N = 60
+
+
+def suite_file(tmp_path, url, n=N):
+    cases = "\n".join(f"  - {{id: c{i}, user: 'price {i}?', expect: {{call: get_price, arguments: {{symbol: S{i}}}}}}}"
+                      for i in range(n))
+    p = tmp_path / "suite.yaml"
+    p.write_text(f"""\
+name: resumable
+functions:
+  - type: function
+    function: {{name: get_price, parameters: {{type: object, properties: {{symbol: {{type: string}}}}, required: [symbol]}}}}
+variants:
+  - {{name: a, model: model-a, base_url: "{url}/v1", options: {{max_retries: 0}}}}
+  - {{name: b, model: model-b, base_url: "{url}/v1", functions: short, options: {{max_retries: 0}}}}
+cases:
+{cases}
+""")
+    return p
+
+
+class Recording:
+    """Answers after a short delay and logs (phase, variant model, case) for every request."""
+
+    def __init__(self, delay=0.04):
+        self.delay, self.phase, self.log, self.lock = delay, 0, [], threading.Lock()
+
+    def __call__(self, body, path):
+        user = last_user(body)
+        with self.lock:
+            self.log.append((self.phase, body["model"], user))
+        time.sleep(self.delay)
+        i = user.split()[1].rstrip("?")
+        return tool_reply(("get_price", {"symbol": f"S{i}"}))
+
+
+def evalkit(*args):
+    return subprocess.Popen([sys.executable, "-m", "evalkit", *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def keys(run_dir):
+    path = run_dir / "results.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue  # a torn last line
+        out.append((r["case_id"], r["variant"], r["repeat"]))
+    return out
+
+
+def wait_for(path, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_sigkill_at_random_points_then_resume_each_result_exactly_once(tmp_path):
+    rng = random.Random(2026)
+    rec = Recording()
+    run_dir = tmp_path / "run"
+    saved_before: dict[int, Counter] = {}
+    partial_kills = 0
+    with FakeServer(rec) as server:
+        suite = suite_file(tmp_path, server.url)
+        for phase in range(1, 7):
+            saved_before[phase] = Counter((c, v) for c, v, _ in keys(run_dir))
+            rec.phase = phase
+            if phase == 1:
+                proc = evalkit("run", suite, "--out", run_dir, "--no-cache", "--no-progress", "--concurrency", "6",
+                               "--repeats", "2")
+                wait_for(run_dir / "results.jsonl")
+            else:
+                proc = evalkit("run", "--resume", run_dir, "--no-progress", "--concurrency", "6")
+                with rec.lock:
+                    n0 = len(rec.log)
+                while proc.poll() is None and len(rec.log) == n0:  # killed after it starts sending
+                    time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.6))
+            if proc.poll() is not None:
+                break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            partial_kills += 0 < len(keys(run_dir)) < 4 * N
+        rec.phase = 99
+        saved_before[99] = Counter((c, v) for c, v, _ in keys(run_dir))
+        proc = evalkit("run", "--resume", run_dir, "--no-progress")
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    got = keys(run_dir)
+    expected = {(f"c{i}", v, r) for i in range(N) for v in "ab" for r in range(2)}
+    assert len(got) == len(expected) and set(got) == expected  # each exactly once
+    assert partial_kills >= 3  # the kills really landed mid-run
+    # a phase never asks again for a repeat that was saved before it started
+    names = {"model-a": "a", "model-b": "b"}
+    asked = Counter((phase, "c" + user.split()[1].rstrip("?"), names[model]) for phase, model, user in rec.log)
+    for (phase, case, variant), n in asked.items():
+        assert n <= 2 - saved_before[phase][(case, variant)], (phase, case, variant)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["variants"]["a"]["n"] == 2 * N and summary["variants"]["b"]["n"] == 2 * N
+
+
+def test_ctrl_c_saves_and_prints_how_to_resume(tmp_path):
+    rec = Recording(delay=0.2)
+    run_dir = tmp_path / "run"
+    with FakeServer(rec) as server:
+        suite = suite_file(tmp_path, server.url)
+        proc = evalkit("run", suite, "--out", run_dir, "--no-cache", "--no-progress", "--concurrency", "4")
+        deadline = time.monotonic() + 30
+        while len(keys(run_dir)) < 8 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert f"evalkit run --resume {run_dir}" in err and "Traceback" not in err
+        saved = keys(run_dir)
+        assert 8 <= len(saved) < 2 * N
+        proc = evalkit("run", "--resume", run_dir, "--no-progress", "--concurrency", "16")
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    assert sorted(keys(run_dir)) == sorted({(f"c{i}", v, 0) for i in range(N) for v in "ab"})
+    asked = [(m, u) for _, m, u in rec.log]
+    assert len(asked) - len(set(asked)) <= 4  # only the requests in flight at Ctrl-C are asked again
+
+
+def test_resume_cuts_a_torn_line_and_rejects_bad_use(tmp_path, cli):
+    rec = Recording(delay=0)
+    run_dir = tmp_path / "run"
+    with FakeServer(rec) as server:
+        suite = suite_file(tmp_path, server.url, n=5)
+        assert cli("run", suite, "--out", run_dir, "--no-cache", "--no-progress")[0] == 0
+        lines = (run_dir / "results.jsonl").read_text().splitlines(keepends=True)
+        (run_dir / "results.jsonl").write_text("".join(lines[:6]) + lines[6][:40])  # killed mid-write
+        code, out, err = cli("run", "--resume", run_dir, "--no-cache", "--no-progress")
+        assert code == 0, err
+        assert len(rec.log) == 10 + 4  # lines 7..10 again (the torn one included), nothing else
+        assert sorted(keys(run_dir)) == sorted((f"c{i}", v, 0) for i in range(5) for v in "ab")
+        code, _, err = cli("run", suite, "--out", run_dir)
+        assert code == 2 and f"--resume {run_dir}" in err
+        code, _, err = cli("run", suite, "--resume", run_dir)
+        assert code == 2 and "give only RUN_DIR" in err
+        code, _, err = cli("run", "--resume", tmp_path)
+        assert code == 2 and "run.json" in err
+        suite.write_text(suite.read_text().replace("resumable", "changed"))
+        code, _, err = cli("run", "--resume", run_dir)
+        assert code == 2 and "the suite changed" in err
