@@ -11,7 +11,7 @@ from statistics import mean
 from typing import Any, Iterable, Mapping
 
 from .scoring import VERDICTS
-from .stats import paired, percentile, wilson
+from .stats import case_pass_rates, paired, percentile, repeat_stats, wilson
 from .tokens import usage_check
 
 RATES = ("accuracy", "call_accuracy", "refusal_accuracy", "hallucination_rate",
@@ -54,6 +54,24 @@ def variant_metrics(records: list[Mapping[str, Any]]) -> dict[str, Any]:
     latencies = [r["latency_s"] for r in records if r.get("latency_s") is not None]
     out["latency_p50"] = percentile(latencies, 50)
     out["latency_p95"] = percentile(latencies, 95)
+    out.update(repeat_metrics(records))
+    return out
+
+
+def repeat_metrics(records: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """With repeats (any case asked more than once): per-case pass rate, pass^k, pass@k, all-correct
+    and consistency, from stats.repeat_stats over the scored attempts. Empty without repeats."""
+    outcomes: dict[str, list[bool]] = defaultdict(list)
+    for r in records:
+        if r["verdict"] != "error":
+            outcomes[r["case_id"]].append(r["verdict"] == "correct")
+    if not any(len(xs) > 1 for xs in outcomes.values()):
+        return {}
+    s = repeat_stats(outcomes)
+    out: dict[str, Any] = {"repeats_k": s.k, "pass_rate": s.pass_rate, "pass_hat_k": s.pass_hat_k,
+                           "pass_at_k": s.pass_at_k, "consistency": s.consistency,
+                           "case_pass_rates": case_pass_rates(outcomes)}
+    _rate(out, "all_correct", s.all_correct.k, s.all_correct.n)
     return out
 
 

@@ -162,3 +162,27 @@ def test_retry_budget_allows_minimum_plus_ratio():
     b.requests = 4
     assert b.allow() and b.allow() and not b.allow()
     assert b.refused == 2
+
+
+def test_repeats_summary_pass_rate_pass_hat_k_consistency(tmp_path, cli):
+    seen = {}
+    lock = threading.Lock()
+
+    def alternating(body, path):  # case 0: right then wrong then right; others always right
+        user = last_user(body)
+        with lock:
+            seen[user] = seen.get(user, 0) + 1
+            n = seen[user]
+        if user == "price 0?" and n == 2:
+            return tool_reply(("get_price", {"symbol": "WRONG"}))
+        return answer(body)
+
+    with FakeServer(alternating) as server:
+        suite = suite_file(tmp_path, server.url, ", concurrency: 1", n=4)
+        code, _, err = cli("run", suite, "--out", tmp_path / "r", "--repeats", "3", "--no-progress")
+    assert code == 0, err
+    m = json.loads((tmp_path / "r" / "summary.json").read_text())["variants"]["v"]
+    assert m["repeats_k"] == 3 and m["case_pass_rates"]["c0"] == pytest.approx(2 / 3)
+    assert m["pass_rate"] == pytest.approx((2 / 3 + 3) / 4)
+    assert m["pass_hat_k"] == pytest.approx(3 / 4)  # pass^3: all three right, 3 of 4 cases
+    assert m["consistency"] == pytest.approx(3 / 4) and m["all_correct_k"] == 3
