@@ -314,10 +314,13 @@ def test_report_without_summary_is_summarised(tmp_path, cli):
 def test_repeats_and_trials_sections(tmp_path):
     records = [record(f"c{i}", "ft", "correct" if (i + r) % 3 else "wrong_arguments", repeat=r)
                for i in range(6) for r in range(3)]
-    run = write_run(tmp_path / "rep", records, {"ft": {"trial": {"n_epochs": 3, "learning_rate_multiplier": 2}}})
+    curve = {"train_loss": [[1, 2.0], [2, 1.2], [3, 0.7]], "valid_loss": [[1, 2.1], [3, 0.9]]}
+    run = write_run(tmp_path / "rep", records, {"ft": {"trial": {"n_epochs": 3, "learning_rate_multiplier": 2,
+                                                                 "train_curve": curve}}})
     html = render_report([(run, json.loads((run / "summary.json").read_text()), records)])
     assert 'id="repeats"' in html and "pass^k" in html
     assert 'id="trials"' in html and "learning_rate_multiplier" in html
+    assert 'class="loss"' in html and "train_loss 0.700" in html
 
 
 # ---- a real browser -----------------------------------------------------------------------
@@ -377,3 +380,37 @@ def test_hostile_report_runs_no_injected_code(tmp_path):
                    "--dump-dom")
     assert console_lines(dom) == []
     assert 'data-ready="1"' in dom.stdout and "Arguments: expected vs got" in dom.stdout
+
+
+# ---- chart geometry -----------------------------------------------------------------------
+
+def test_tco_chart_marks_break_even():
+    from evalkit.cost import UnitPrice, VariantCost, requests_grid, tco_series
+    from evalkit.report.charts import tco_chart
+
+    base = VariantCost("base+full", UnitPrice("gpt-3.5", 0.5, 1.5), prompt_tokens=230, completion_tokens=20)
+    ft = VariantCost("ft+short", UnitPrice("gpt-3.5 (fine-tuned)", 0.5, 1.5, 0.0, 1.7, True),
+                     prompt_tokens=108, completion_tokens=20, hosting_hours_per_day=24)
+    tco = tco_series([base, ft], requests_grid(), "base+full", "ft+short")
+    point = tco["break_even"]["requests_per_day"]
+    assert point == pytest.approx(1.7 * 24 / ((230 - 108) * 0.5 / 1e6))
+    chart = tco_chart(tco)
+    assert chart["left"] < chart["break_even"]["x"] < chart["right"]
+    assert "break-even" in chart["break_even"]["label"]
+    assert [line["name"] for line in chart["lines"]] == ["base+full", "ft+short"]
+    # x is log-scaled: 1,000/day sits halfway between 10 and 100,000
+    ticks = {t["label"]: t["x"] for t in chart["xticks"]}
+    assert ticks["1k"] == pytest.approx((ticks["10"] + ticks["100k"]) / 2)
+    never = {**tco, "break_even": {**tco["break_even"], "kind": "never", "requests_per_day": None}}
+    assert tco_chart(never)["break_even"] is None
+
+
+def test_verdict_bars_split_each_row_by_count():
+    from evalkit.report.charts import verdict_bars
+
+    bars = verdict_bars({"a": {"verdicts": {"correct": 3, "hallucinated_call": 1, "error": 0}},
+                         "b": {"verdicts": {"correct": 0, "over_refusal": 4}}}, width=400)
+    a, b = bars["rows"]
+    assert [(s["verdict"], s["w"]) for s in a["segments"]] == [("correct", 300.0), ("hallucinated_call", 100.0)]
+    assert [(s["verdict"], s["w"]) for s in b["segments"]] == [("over_refusal", 400.0)]
+    assert bars["verdicts"] == ["correct", "hallucinated_call", "over_refusal"]

@@ -19,7 +19,7 @@ from .cases import case_payload, script_json
 from .charts import PALETTE, interval_bar, verdict_bars
 from .costs import CostView, cost_view
 from .runs import Comparison, Run, combine, open_run
-from .view import RATES, headline, min_discordant, p_text, pair_matrix, repeats, trials, verdict_sentence
+from .view import RATES, headline, min_discordant, p_text, pair_matrix, repeats, trials_view, verdict_sentence
 
 __all__ = ["render_report", "Run", "open_run", "combine"]
 
@@ -85,7 +85,7 @@ def render_report(runs: Sequence[RunInput]) -> str:
         sentence=verdict_sentence(variants, table["bests"]["accuracy"]),
         min_discordant=min_discordant(), matrix=pair_matrix(names, comparison.pairs),
         bars=verdict_bars(variants), costs=cost_views, cost_notes=cost_notes, colours=colours,
-        trials=trials(variants), repeats=repeats(comparison.records, names),
+        trials=trials_view(comparison.runs), repeats=repeats(comparison.records, names),
         n_cases=len(payload["cases"]), n_results=len(comparison.records),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         data=script_json(payload), css=_asset("report.css"), js=_asset("report.js"))

@@ -98,3 +98,26 @@ def interval_bar(value: float | None, ci: Sequence[float] | None, width: float =
         return None
     return {"width": width, "lo": round(ci[0] * width, 2), "w": round(max(1.0, (ci[1] - ci[0]) * width), 2),
             "x": round(value * width, 2)}
+
+
+def loss_chart(curve: Mapping[str, Sequence[Sequence[float]]], width: float = 180.0,
+               height: float = 56.0) -> dict[str, Any] | None:
+    """Small multiples of a fine-tune's loss curves ([step, value] points per metric), one scale."""
+    series = {k: [(float(p[0]), float(p[1])) for p in v if len(p) >= 2 and p[1] is not None]
+              for k, v in curve.items() if isinstance(v, Sequence)}
+    series = {k: v for k, v in series.items() if len(v) >= 2}
+    if not series:
+        return None
+    xs = [x for v in series.values() for x, _ in v]
+    ys = [y for v in series.values() for _, y in v]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    pad = 3.0
+
+    def pt(x: float, y: float) -> str:
+        px = pad + (x - x0) / ((x1 - x0) or 1) * (width - 2 * pad)
+        py = pad + (1 - (y - y0) / ((y1 - y0) or 1)) * (height - 2 * pad)
+        return f"{px:.1f},{py:.1f}"
+
+    lines = [{"name": k, "points": " ".join(pt(x, y) for x, y in v), "colour": PALETTE[i % len(PALETTE)],
+              "last": v[-1][1]} for i, (k, v) in enumerate(series.items())]
+    return {"width": width, "height": height, "lines": lines, "low": y0, "high": y1, "steps": int(x1)}

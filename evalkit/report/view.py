@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+from ..metrics import by_variant
 from ..stats import paired, repeat_stats
+from ..trials import LOWER_IS_BETTER, case_outcomes, trials_table
+from .charts import loss_chart
 
 ALPHA = 0.05
 
@@ -19,33 +22,20 @@ ALPHA = 0.05
 class RateSpec:
     key: str
     label: str
-    higher_is_better: bool
-    applies: Callable[[Mapping[str, Any]], bool]  # which results the rate counts
-    hit: Callable[[Mapping[str, Any]], bool]  # the numerator event
     help: str
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.key not in LOWER_IS_BETTER
 
 
 RATES = (
-    RateSpec("accuracy", "accuracy", True, lambda r: True, lambda r: r["verdict"] == "correct",
-             "correct / scored cases (errors excluded)"),
-    RateSpec("call_accuracy", "call acc.", True, lambda r: r.get("should_call", True),
-             lambda r: r["verdict"] == "correct", "correct among cases that expect a call"),
-    RateSpec("refusal_accuracy", "refusal acc.", True, lambda r: not r.get("should_call", True),
-             lambda r: r["verdict"] == "correct", "correct among cases that expect a refusal"),
-    RateSpec("hallucination_rate", "halluc. rate", False, lambda r: not r.get("should_call", True),
-             lambda r: r["verdict"] == "hallucinated_call", "any call when a refusal was expected"),
-    RateSpec("over_refusal_rate", "over-refusal", False, lambda r: r.get("should_call", True),
-             lambda r: r["verdict"] == "over_refusal", "no call when one was expected"),
+    RateSpec("accuracy", "accuracy", "correct / scored cases (errors excluded)"),
+    RateSpec("call_accuracy", "call acc.", "correct among cases that expect a call"),
+    RateSpec("refusal_accuracy", "refusal acc.", "correct among cases that expect a refusal"),
+    RateSpec("hallucination_rate", "halluc. rate", "any call when a refusal was expected"),
+    RateSpec("over_refusal_rate", "over-refusal", "no call when one was expected"),
 )
-
-
-def first_attempts(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
-    """variant -> case id -> its first scored attempt: the paired unit, as in metrics.case_correct."""
-    out: dict[str, dict[str, Mapping[str, Any]]] = defaultdict(dict)
-    for r in sorted(records, key=lambda r: r.get("repeat", 0)):
-        if r["verdict"] != "error":
-            out[r["variant"]].setdefault(r["case_id"], r)
-    return out
 
 
 @dataclass(frozen=True)
@@ -59,7 +49,7 @@ class Best:
 
 
 def best_variant(spec: RateSpec, variants: Mapping[str, Mapping[str, Any]],
-                 firsts: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Best:
+                 groups: Mapping[str, Sequence[Mapping[str, Any]]]) -> Best:
     values = {v: m.get(spec.key) for v, m in variants.items() if m.get(spec.key) is not None}
     if len(values) < 2:
         return Best(None, False, None, None)
@@ -70,8 +60,9 @@ def best_variant(spec: RateSpec, variants: Mapping[str, Mapping[str, Any]],
         return Best(None, False, 1.0, leaders[1])
 
     def outcomes(v: str) -> dict[str, bool]:
-        good = (lambda r: spec.hit(r)) if spec.higher_is_better else (lambda r: not spec.hit(r))
-        return {c: good(r) for c, r in firsts.get(v, {}).items() if spec.applies(r)}
+        """Per case, did the variant do the good thing (for a lower-is-better rate: avoid it)?"""
+        hits = case_outcomes(groups.get(v, ()), spec.key)
+        return hits if spec.higher_is_better else {c: not x for c, x in hits.items()}
 
     leader = leaders[0]
     mine = outcomes(leader)
@@ -97,8 +88,8 @@ def _tokens(m: Mapping[str, Any]) -> float | None:
 def headline(variants: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping[str, Any]],
              cost_per_1k: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Rows of the headline table and the significance marks."""
-    firsts = first_attempts(records)
-    bests = {s.key: best_variant(s, variants, firsts) for s in RATES}
+    groups = by_variant(records)
+    bests = {s.key: best_variant(s, variants, groups) for s in RATES}
     full = next((_tokens(m) for m in variants.values() if m.get("functions") == "full" and _tokens(m)), None)
     rows = []
     for name, m in variants.items():
@@ -167,16 +158,15 @@ def pair_matrix(names: Sequence[str], pairs: Sequence[Mapping[str, Any]]) -> lis
     return rows
 
 
-def trials(variants: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
-    """Variants that carry `trial:` metadata, with the union of their hyperparameter keys."""
-    rows = [(name, m) for name, m in variants.items() if isinstance(m.get("trial"), Mapping) and m["trial"]]
+def trials_view(runs: Sequence[Any]) -> dict[str, Any] | None:
+    """Trials (variants with `trial:` metadata) best-first by accuracy, each tested against the
+    best (evalkit.trials), with the union of their settings as columns and their loss curves."""
+    rows = trials_table([(run.path, run.summary, run.records) for run in runs])
     if not rows:
         return None
-    keys: list[str] = []
-    for _, m in rows:
-        keys += [k for k in m["trial"] if k not in keys]
-    return {"keys": keys, "rows": [{"name": n, "m": m, "values": [m["trial"].get(k) for k in keys]}
-                                   for n, m in rows]}
+    keys = list(dict.fromkeys(k for row in rows for k in row.hyperparameters if k != "trained_tokens"))
+    return {"keys": keys, "rows": [{"row": row, "values": [row.hyperparameters.get(k) for k in keys],
+                                    "curve": loss_chart(row.curve) if row.curve else None} for row in rows]}
 
 
 def repeats(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]] | None:
