@@ -9,7 +9,7 @@ import sys
 from ..errors import EvalkitError
 
 # Command-group modules, in the order `evalkit --help` lists them.
-COMMANDS = ["run", "report", "gate", "tokens", "cost", "trials", "data", "finetune", "importer", "cache"]
+COMMANDS = ["run", "report", "gate", "tokens", "cost", "trials", "data", "finetune", "importer", "export", "cache"]
 
 DESCRIPTION = """\
 Evaluate LLM function calling. A suite (YAML) declares function definitions, variants
