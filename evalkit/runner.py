@@ -236,7 +236,8 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
         sent = len(to_send)
         if to_send and options.batch:
             from .batch import run_batches  # only --batch needs it
-            run_batches(to_send, providers, recorder, progress)
+            run_batches(to_send, providers, recorder, run_dir, {v.name: v for v in variants},
+                        quiet=not options.progress)
         elif to_send:
             asyncio.run(_send(to_send, variants, providers, recorder, concurrency))
     except KeyboardInterrupt:

@@ -1,0 +1,146 @@
+"""`evalkit run --batch`: the same requests through the OpenAI / Azure OpenAI Batch API.
+
+Per variant: write the requests as batch JSONL (custom_id, method, url, body), upload it
+(`files.create(purpose="batch")`), create the batch (24 h window), poll it with progress,
+download the output and error files, and hand every answer to the runner's recorder, which scores
+and appends it like any other result (with `batch: true`, so cost applies the 50% batch price).
+The batch id is saved in the run directory first, so `--resume` after a crash polls the same batch
+instead of submitting (and paying for) the requests again.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .dispatch import Job, Outcome
+from .errors import ConfigError, ProviderError
+from .providers.base import Provider
+from .providers.openai_compat import OpenAIProvider, is_azure, request_params, to_completion
+from .results import read_json, write_json
+
+BATCHES = "batches.json"
+TERMINAL = {"completed", "failed", "expired", "cancelled"}
+
+
+def poll_interval() -> float:
+    return float(os.environ.get("EVALKIT_BATCH_POLL_S", "15"))
+
+
+def batch_lines(jobs: list[Job], url: str) -> list[dict[str, Any]]:
+    """One JSONL object per request; custom_id is the result key, so answers map back exactly."""
+    return [{"custom_id": custom_id(j), "method": "POST", "url": url, "body": request_params(j.prepared.request)}
+            for j in jobs]
+
+
+def custom_id(job: Job) -> str:
+    case, variant, repeat = job.key
+    return json.dumps([case, variant, repeat], ensure_ascii=False, separators=(",", ":"))
+
+
+def outcomes_from_files(jobs: list[Job], output: str, errors: str, status: str) -> list[Outcome]:
+    """Output and error file lines -> one Outcome per job; a job with no line becomes an error."""
+    by_id = {custom_id(j): j for j in jobs}
+    seen: dict[str, Outcome] = {}
+    for line in (output + "\n" + errors).splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        job = by_id.get(rec.get("custom_id"))
+        if job is None or rec["custom_id"] in seen:
+            continue
+        response = rec.get("response") or {}
+        body = response.get("body") or {}
+        if response.get("status_code") == 200 and not rec.get("error"):
+            try:
+                seen[rec["custom_id"]] = Outcome(job, to_completion(body), None, None)
+                continue
+            except ProviderError as e:
+                message = str(e)
+        else:
+            err = rec.get("error") or (body.get("error") if isinstance(body, dict) else None) or {}
+            message = f"batch: HTTP {response.get('status_code', '?')}: {err.get('message', err) if err else 'failed'}"
+        seen[rec["custom_id"]] = Outcome(job, None, message, None)
+    return [seen.get(custom_id(j)) or Outcome(j, None, f"batch {status} before this request ran", None) for j in jobs]
+
+
+def _provider(name: str, provider: Provider) -> OpenAIProvider:
+    if not isinstance(provider, OpenAIProvider):
+        raise ConfigError(f"variant '{name}': --batch needs an openai or azure variant "
+                          "(and a suite without `execute: true`)")
+    return provider
+
+
+async def _submit(name: str, provider: OpenAIProvider, jobs: list[Job], azure: bool) -> dict[str, Any]:
+    url = "/chat/completions" if azure else "/v1/chat/completions"
+    data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in batch_lines(jobs, url)).encode()
+    f = await provider.client.files.create(file=(f"{name}.jsonl", data, "application/jsonl"), purpose="batch")
+    b = await provider.client.batches.create(input_file_id=f.id, endpoint=url, completion_window="24h",
+                                             metadata={"evalkit_variant": name[:512]})
+    return {"batch_id": b.id, "input_file_id": f.id, "keys": [custom_id(j) for j in jobs]}
+
+
+async def _file_text(provider: OpenAIProvider, file_id: str | None) -> str:
+    if not file_id:
+        return ""
+    return (await provider.client.files.content(file_id)).text
+
+
+async def _wait(name: str, provider: OpenAIProvider, batch_id: str, quiet: bool) -> Any:
+    while True:
+        b = await provider.client.batches.retrieve(batch_id)
+        counts = b.request_counts
+        if not quiet:
+            done = f" {counts.completed + counts.failed}/{counts.total}" if counts else ""
+            print(f"batch {name}: {b.status}{done}", file=sys.stderr, flush=True)
+        if b.status in TERMINAL:
+            return b
+        await asyncio.sleep(poll_interval())
+
+
+async def _one_variant(name: str, provider: OpenAIProvider, jobs: list[Job], run_dir: Path, azure: bool,
+                       recorder: Any, quiet: bool) -> None:
+    state_path = run_dir / BATCHES
+    state = read_json(state_path, "batches.json") if state_path.exists() else {}
+    keys = [custom_id(j) for j in jobs]
+    entry = state.get(name)
+    if not entry or set(keys) - set(entry.get("keys", [])):
+        entry = await _submit(name, provider, jobs, azure)
+        state[name] = entry
+        write_json(state_path, state)  # before waiting: a crash resumes this batch, not a new one
+    b = await _wait(name, provider, entry["batch_id"], quiet)
+    if b.status == "failed":
+        reason = "; ".join(e.message or e.code or "" for e in (b.errors.data or [])) if b.errors else ""
+        outcomes = [Outcome(j, None, f"batch failed: {reason or 'no reason given'}", None) for j in jobs]
+    else:
+        output = await _file_text(provider, b.output_file_id)
+        errors = await _file_text(provider, b.error_file_id)
+        outcomes = outcomes_from_files(jobs, output, errors, b.status)
+    for o in outcomes:
+        recorder.add(o)
+    recorder.flush()
+
+
+def run_batches(jobs: list[Job], providers: dict[str, Provider], recorder: Any, run_dir: Path,
+                variants: dict[str, Any], quiet: bool = False) -> None:
+    by_variant: dict[str, list[Job]] = {}
+    for j in jobs:
+        by_variant.setdefault(j.prepared.variant.name, []).append(j)
+    chosen = {name: _provider(name, providers[name]) for name in by_variant}
+
+    async def main() -> None:
+        try:
+            await asyncio.gather(*(_one_variant(name, chosen[name], vjobs, run_dir, is_azure(variants[name]),
+                                                recorder, quiet) for name, vjobs in by_variant.items()))
+        finally:
+            for provider in providers.values():
+                await provider.aclose()
+
+    start = time.monotonic()
+    asyncio.run(main())
+    if not quiet:
+        print(f"batch: {len(jobs)} requests answered in {time.monotonic() - start:.0f} s", file=sys.stderr)

@@ -1,0 +1,188 @@
+"""`evalkit run --batch` round trip against a loopback fake of the files and batches endpoints:
+JSONL upload, batch creation, polling, output and error files, scoring, `batch: true`, and a
+resume that polls the saved batch instead of submitting again."""
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from fakeserver import completion_body, last_user, text_reply, tool_reply
+
+
+class FakeBatchAPI:
+    """files.create / files.content / batches.create / batches.retrieve, answering each request
+    line with `responder`; a batch reports in_progress on its first retrieve, then `final`."""
+
+    def __init__(self, responder, final="completed"):
+        self.responder, self.final = responder, final
+        self.files, self.batches, self.calls = {}, {}, []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _json(self, status, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                api.calls.append(("POST", self.path))
+                if self.path.endswith("/files"):
+                    lines = [json.loads(l) for l in body.decode().splitlines() if l.startswith('{"custom_id"')]
+                    fid = f"file-in-{len(api.files)}"
+                    api.files[fid] = lines
+                    return self._json(200, {"id": fid, "object": "file", "bytes": len(body), "created_at": 0,
+                                            "filename": "x.jsonl", "purpose": "batch", "status": "processed"})
+                if self.path.endswith("/batches"):
+                    req = json.loads(body)
+                    bid = f"batch_{len(api.batches)}"
+                    api.batches[bid] = {"req": req, "polls": 0}
+                    return self._json(200, self._batch(bid))
+                self._json(404, {"error": {"message": "no such route"}})
+
+            def do_GET(self):
+                api.calls.append(("GET", self.path))
+                m = re.search(r"/batches/([\w-]+)$", self.path)
+                if m:
+                    api.batches[m.group(1)]["polls"] += 1
+                    return self._json(200, self._batch(m.group(1)))
+                m = re.search(r"/files/([\w-]+)/content$", self.path)
+                if m:
+                    data = api.files[m.group(1)].encode()
+                    self.send_response(200)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    return self.wfile.write(data)
+                self._json(404, {"error": {"message": "no such route"}})
+
+            def _batch(self, bid):
+                b = api.batches[bid]
+                lines = api.files[b["req"]["input_file_id"]]
+                status = "in_progress" if b["polls"] < 2 else api.final
+                out = {"id": bid, "object": "batch", "endpoint": b["req"]["endpoint"], "completion_window": "24h",
+                       "input_file_id": b["req"]["input_file_id"], "created_at": 0, "status": status,
+                       "request_counts": {"total": len(lines), "completed": 0 if status == "in_progress" else len(lines),
+                                          "failed": 0}}
+                if status == "failed":
+                    out["errors"] = {"object": "list", "data": [{"code": "invalid", "message": "bad input file"}]}
+                if status == "completed":
+                    ok, bad = [], []
+                    for line in lines:
+                        reply = api.responder(line["body"])
+                        if "status" in reply:
+                            bad.append({"id": "r", "custom_id": line["custom_id"], "error": None, "response": {
+                                "status_code": reply["status"], "body": {"error": {"message": "context too long"}}}})
+                        else:
+                            ok.append({"id": "r", "custom_id": line["custom_id"], "error": None, "response": {
+                                "status_code": 200, "body": completion_body(reply, line["body"]["model"])}})
+                    api.files[f"file-out-{bid}"] = "".join(json.dumps(x) + "\n" for x in ok)
+                    api.files[f"file-err-{bid}"] = "".join(json.dumps(x) + "\n" for x in bad)
+                    out["output_file_id"], out["error_file_id"] = f"file-out-{bid}", f"file-err-{bid}"
+                return out
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *a):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def responder(body):
+    user = last_user(body)
+    if user == "price 2?":
+        return {"status": 400}
+    if user == "price 3?":
+        return text_reply("Which company?")
+    return tool_reply(("get_price", {"symbol": "S" + user.split()[1].rstrip("?")}))
+
+
+def suite_file(tmp_path, url, n=5):
+    cases = "\n".join(f"  - {{id: c{i}, user: 'price {i}?', expect: {{call: get_price, arguments: {{symbol: S{i}}}}}}}"
+                      for i in range(n))
+    p = tmp_path / "suite.yaml"
+    p.write_text(f"""\
+name: batched
+functions:
+  - type: function
+    function: {{name: get_price, parameters: {{type: object, properties: {{symbol: {{type: string}}}}, required: [symbol]}}}}
+variants:
+  - {{name: v, model: gpt-4o-mini, base_url: "{url}/v1", api_key_env: BATCH_KEY}}
+cases:
+{cases}
+""")
+    return p
+
+
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch):
+    monkeypatch.setenv("EVALKIT_BATCH_POLL_S", "0.01")
+    monkeypatch.setenv("BATCH_KEY", "sk-batch")
+
+
+def rows(run_dir):
+    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+
+
+def test_batch_round_trip(tmp_path, cli):
+    with FakeBatchAPI(responder) as api:
+        suite = suite_file(tmp_path, api.url)
+        code, out, err = cli("run", suite, "--out", tmp_path / "r", "--batch", "--max-error-rate", "0.5")
+    assert code == 0, err
+    lines = api.files["file-in-0"]
+    assert [json.loads(l["custom_id"]) for l in lines] == [[f"c{i}", "v", 0] for i in range(5)]
+    assert lines[0]["method"] == "POST" and lines[0]["url"] == "/v1/chat/completions"
+    assert lines[0]["body"]["model"] == "gpt-4o-mini" and lines[0]["body"]["tools"][0]["function"]["name"] == "get_price"
+    assert api.batches["batch_0"]["req"]["endpoint"] == "/v1/chat/completions"
+    assert api.batches["batch_0"]["req"]["completion_window"] == "24h"
+    assert "batch v: in_progress 0/5" in err and "batch v: completed 5/5" in err
+    by_id = {r["case_id"]: r for r in rows(tmp_path / "r")}
+    assert {k: r["verdict"] for k, r in by_id.items()} == {
+        "c0": "correct", "c1": "correct", "c2": "error", "c3": "over_refusal", "c4": "correct"}
+    assert by_id["c2"]["error"] == "batch: HTTP 400: context too long"
+    assert all(r["batch"] for r in by_id.values())
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert run["variants"]["v"]["batch"] is True and summary["variants"]["v"]["batch"] is True
+    assert not any(p.endswith("/chat/completions") for _, p in api.calls)  # nothing sent one by one
+
+
+def test_resume_polls_the_saved_batch_instead_of_resubmitting(tmp_path, cli):
+    with FakeBatchAPI(responder, final="expired") as api:
+        suite = suite_file(tmp_path, api.url, n=3)
+        code, _, err = cli("run", suite, "--out", tmp_path / "r", "--batch", "--max-error-rate", "1")
+        assert code == 0, err
+        assert {r["error"] for r in rows(tmp_path / "r")} == {"batch expired before this request ran"}
+        saved = json.loads((tmp_path / "r" / "batches.json").read_text())
+        assert saved["v"]["batch_id"] == "batch_0"
+        # a crash between submitting and scoring: results gone, batches.json kept
+        (tmp_path / "r" / "results.jsonl").write_text("")
+        api.final = "completed"
+        code, _, err = cli("run", "--resume", tmp_path / "r", "--max-error-rate", "1")
+        assert code == 0, err
+    assert len(api.batches) == 1  # polled batch_0 again, no second submission
+    assert [r["verdict"] for r in rows(tmp_path / "r")] == ["correct", "correct", "error"]
+
+
+def test_failed_batch_becomes_errors_with_its_reason(tmp_path, cli):
+    with FakeBatchAPI(responder, final="failed") as api:
+        suite = suite_file(tmp_path, api.url, n=2)
+        code, _, err = cli("run", suite, "--out", tmp_path / "r", "--batch")
+    assert code == 3 and "2 of 2 results" in err
+    assert rows(tmp_path / "r")[0]["error"] == "batch failed: bad input file"
