@@ -414,3 +414,36 @@ def test_verdict_bars_split_each_row_by_count():
     assert [(s["verdict"], s["w"]) for s in a["segments"]] == [("correct", 300.0), ("hallucinated_call", 100.0)]
     assert [(s["verdict"], s["w"]) for s in b["segments"]] == [("over_refusal", 400.0)]
     assert bars["verdicts"] == ["correct", "hallucinated_call", "over_refusal"]
+
+
+@browser
+@pytest.mark.browser
+def test_grid_filters_in_headless_chromium(stocks_run, tmp_path):
+    """Drive the filters the way a user would (select, change events) and read the counts back."""
+    driver = """<script>
+    function set(id, value) { var e = document.getElementById(id); e.value = value; e.dispatchEvent(new Event("change")); }
+    var out = [];
+    set("f-verdict", "hallucinated_call"); out.push(document.getElementById("f-count").textContent);
+    set("f-variant", "2"); out.push(document.getElementById("f-count").textContent);
+    set("f-verdict", ""); set("f-variant", "");
+    var d = document.getElementById("f-disagree"); d.checked = true; d.dispatchEvent(new Event("change"));
+    out.push(document.getElementById("f-count").textContent);
+    document.querySelector("#grid tbody td.cell").click();
+    out.push(document.querySelector("#detail h3").textContent);
+    document.body.setAttribute("data-driver", out.join("|"));
+    </script></body>"""
+    page = tmp_path / "driven.html"
+    page.write_text((stocks_run / "report.html").read_text().replace("</body>", driver))
+    dom = chromium(page.as_uri(), "--dump-dom")
+    assert console_lines(dom) == []
+    results = [json.loads(l) for l in (stocks_run / "results.jsonl").read_text().splitlines()]
+    halluc = {r["case_id"] for r in results if r["verdict"] == "hallucinated_call"}
+    ft_halluc = {r["case_id"] for r in results if r["verdict"] == "hallucinated_call" and r["variant"] == "ft+short"}
+    by_case = {}
+    for r in results:
+        by_case.setdefault(r["case_id"], set()).add(r["verdict"] == "correct")
+    order = json.loads((stocks_run / "run.json").read_text())["cases"]
+    disagree = [c for c in order if len(by_case[c]) == 2]
+    counts = dom.stdout.split('data-driver="')[1].split('"')[0].split("|")
+    assert counts[:3] == [f"{len(halluc)} of 46 cases", f"{len(ft_halluc)} of 46 cases", f"{len(disagree)} of 46 cases"]
+    assert counts[3] == disagree[0]
