@@ -8,6 +8,18 @@ import yaml
 from ..errors import SuiteError
 
 Path_ = tuple[Any, ...]
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
+
+
+def _construct(node: yaml.Node | None) -> Any:
+    """Build Python data from an already composed node (parse once, keep the marks)."""
+    if node is None:
+        return None
+    loader = _LOADER("")
+    try:
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
@@ -26,8 +38,8 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
 def load_yaml_with_lines(text: str, path: str) -> tuple[Any, dict[Path_, int]]:
     """Parse YAML; return the data and a map from key path (('cases', 3, 'expect')) to line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
+        data = _construct(node)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
