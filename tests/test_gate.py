@@ -337,7 +337,7 @@ def test_run_with_baseline_runs_and_gates(tmp_path, cli):
         assert code == 0, err
         assert "evalkit gate: PASS" in out
         broken["on"] = True
-        code, out, err = cli("run", suite, "--out", tmp_path / "worse", "--no-progress", "--baseline", tmp_path / "base")
+        code, out, err = cli("run", suite, "--out", tmp_path / "worse", "--no-progress", "--no-cache", "--baseline", tmp_path / "base")
         assert code == 1, err
         assert "more than the 10 points allowed, and significant" in out  # max_drop from the suite
         assert "S0: correct -> wrong_arguments" in out
