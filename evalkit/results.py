@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -56,7 +56,8 @@ class Result:
     batch: bool = False  # answered through the Batch API (50% price)
 
     def to_line(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, default=str)
+        # a shallow dict: json.dumps walks the nested values itself (asdict's deep copy cost ~0.1 ms/case)
+        return json.dumps(self.__dict__, ensure_ascii=False, default=str)
 
 
 class ResultsWriter:

@@ -57,6 +57,7 @@ class RunOutcome:
     summary: dict[str, Any]
     results: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0  # requests sent by this invocation (cache hits and resumed results excluded)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: prepare, requests, finish
 
 
 def functions_sha(tools: tuple[dict, ...]) -> str:
@@ -203,6 +204,7 @@ def _start_run_dir(run_dir: Path, suite: Suite, variants: list[VariantSpec], cas
 
 
 def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
+    t_start = time.perf_counter()
     variants = select_variants(suite, options.variants)
     cases = list(suite.cases[: options.limit] if options.limit else suite.cases)
     prepared = prepare(suite, variants, cases)
@@ -225,6 +227,7 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     recorder = Recorder(suite, writer, counters, cache, progress, batch=options.batch)
     concurrency = options.concurrency or suite.spec.concurrency or DEFAULT_CONCURRENCY
     sent = 0
+    t_requests = time.perf_counter()
     try:
         hits = cache.get_many(j.cache_key for j in jobs if j.cache_key) if cache else {}
         for job in jobs:
@@ -249,8 +252,11 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
             cache.close()
         if progress:
             progress.close()
+    t_finish = time.perf_counter()
     outcome = finish_run(run_dir, [v.name for v in variants], {v.name: variant_info(v, options.batch) for v in variants})
     outcome.requests = sent
+    outcome.timings = {"prepare": t_requests - t_start, "requests": t_finish - t_requests,
+                       "finish": time.perf_counter() - t_finish}
     return outcome
 
 
