@@ -28,6 +28,7 @@ import contextlib
 import copy
 import hashlib
 import importlib.util
+import json
 import os
 import pathlib
 import threading
@@ -55,6 +56,7 @@ OPTIONS = {
     "verify_hash": True,    # check the default weights' sha256 before loading
 }
 STOP_STRINGS = ("</tool_call>",)
+PROMPT_FORMAT = "evalkit-tools-v1"  # bump when local_prompt's rendering changes
 
 
 # ---- model location ------------------------------------------------------------------------
@@ -371,6 +373,19 @@ class LocalProvider:
             import torch
 
             torch.set_num_threads(int(self.options["threads"]))
+
+    @property
+    def endpoint(self) -> str:
+        """What identifies this responder for the response cache: weights, adapter content, prompt
+        format and decoding settings (a retrained adapter at the same path is a new endpoint)."""
+        adapter_sha = None
+        if self.adapter:
+            weights = pathlib.Path(self.adapter) / "adapter_model.safetensors"
+            adapter_sha = sha256_file(weights) if weights.is_file() else None
+        return json.dumps({"provider": "local", "model": self.source.key, "model_sha256": self.source.sha256,
+                           "adapter": self.adapter, "adapter_sha256": adapter_sha,
+                           "prompt_format": PROMPT_FORMAT, "max_new_tokens": self.options["max_new_tokens"]},
+                          sort_keys=True)
 
     # -- loading --
     @property
