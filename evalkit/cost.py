@@ -134,10 +134,13 @@ class UnitPrice:
 
 def unit_price(table: PriceTable, variant: Any) -> UnitPrice | None:
     """Prices for a variant: its deployment/model name first (a suite may price a deployment
-    by name), then its `base_model`; fine-tuned names use their base's `fine_tuned:` prices."""
+    by name), then its `base_model`; fine-tuned variants use their base's `fine_tuned:` prices."""
     provider = getattr(variant, "provider", None)
     names = [n for n in (getattr(variant, "model", None), getattr(variant, "base_model", None)) if n]
-    fine = any(is_fine_tuned(n) for n in names) or bool(getattr(variant, "adapter", None))
+    # a `trial:` block or a LoRA adapter marks a fine-tuned variant even when an Azure deployment
+    # name does not say so
+    fine = (any(is_fine_tuned(n) for n in names) or bool(getattr(variant, "adapter", None))
+            or bool(getattr(variant, "trial", None)))
     for name in names:
         hit = _lookup(table, name, provider)
         if hit is None and is_fine_tuned(name):

@@ -104,6 +104,9 @@ def test_shipped_prices_have_source_and_date():
      "azure/gpt-35-turbo-0613", False),
     (VariantSpec(name="f", provider="azure", model="gpt-35-turbo-0613.ft-abc"),
      "azure/gpt-35-turbo-0613 (fine-tuned)", True),
+    # an Azure deployment whose name does not say it is fine-tuned: its trial: block does
+    (VariantSpec(name="g", provider="azure", model="ft-stocks", base_model="gpt-35-turbo-0613",
+                 trial={"n_epochs": 3}), "azure/gpt-35-turbo-0613 (fine-tuned)", True),
 ])
 def test_unit_price_lookup(variant, key, fine):
     price = unit_price(default_prices(), variant)
