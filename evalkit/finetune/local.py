@@ -322,6 +322,7 @@ def save_adapter_fp16(net: Any, out: pathlib.Path) -> None:
     from safetensors.torch import load_file, save_file
 
     net.save_pretrained(str(out))
+    (out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
     weights = out / "adapter_model.safetensors"
     tensors = {k: v.half().contiguous() for k, v in load_file(str(weights)).items()}
     save_file(tensors, str(weights), metadata={"format": "pt"})
