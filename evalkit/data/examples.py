@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import InputError
+from ..jsonl import JsonLineError, parse_lines, read_text
 from ..functions import to_tools
 
 
@@ -25,20 +26,12 @@ class Unparsed:
 def read_examples(path: Path) -> tuple[list[Example], list[Unparsed]]:
     """Every line parsed; lines that are not JSON are returned separately so a check can report
     all of them (not just the first)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "training file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(str(path), f"cannot read training file: {e}") from None
     examples, bad = [], []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            examples.append(Example(lineno, json.loads(line)))
-        except json.JSONDecodeError as e:
-            bad.append(Unparsed(lineno, f"not valid JSON ({e.msg} at column {e.colno})"))
+    for lineno, value in parse_lines(read_text(path, "training file")):
+        if isinstance(value, JsonLineError):
+            bad.append(Unparsed(lineno, value))
+        else:
+            examples.append(Example(lineno, value))
     return examples, bad
 
 

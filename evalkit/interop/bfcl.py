@@ -18,7 +18,6 @@ Multi-turn, Java/JavaScript, relevance and agentic categories have other rules a
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
+from ..jsonl import read_jsonl
 from ..errors import InputError
 from ..scoring.arguments import normalise_bfcl
 
@@ -229,19 +229,7 @@ def to_case(entry: Mapping[str, Any], answer: Mapping[str, Any] | None, category
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BfclError(str(path), "file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BfclError(str(path), f"cannot read: {e}") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BfclError(str(path), f"not valid JSON ({e.msg} at column {e.colno})", line=lineno) from None
+    for lineno, obj in read_jsonl(path, "file", BfclError):
         if not isinstance(obj, dict) or "id" not in obj:
             raise BfclError(str(path), "expected a JSON object with an `id`", line=lineno)
         yield lineno, obj

@@ -1,13 +1,13 @@
 """The one place suites are loaded: YAML (+ `cases_from` JSONL) -> validated, resolved `Suite`."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 from pydantic import ValidationError
 
 from ..errors import SuiteError
+from ..jsonl import read_jsonl
 from ..functions import apply_transform, to_tools
 from .expect import ExpectError, expect_from_assistant, parse_expect
 from .model import AnyOf, Case, CaseSpec, Expectation, Suite, SuiteSpec
@@ -122,22 +122,8 @@ def _jsonl_case(obj: Any, where: str, lineno: int, stem: str, system: str | None
 def load_cases_jsonl(path: Path, system: str | None = None, shown: str | None = None) -> list[Case]:
     """Read cases in the OpenAI chat fine-tuning format (one JSON object per line)."""
     where = shown or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SuiteError(where, "cases file not found", field="cases_from") from None
-    except OSError as e:
-        raise SuiteError(where, f"cannot read cases file: {e.strerror}", field="cases_from") from None
-    cases = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SuiteError(where, f"not valid JSON ({e.msg} at column {e.colno})", line=lineno) from None
-        cases.append(_jsonl_case(obj, where, lineno, path.stem, system))
-    return cases
+    return [_jsonl_case(obj, where, lineno, path.stem, system)
+            for lineno, obj in read_jsonl(path, "cases file", SuiteError, "cases_from")]
 
 
 def load_suite(path: str | Path) -> Suite:
