@@ -2,7 +2,6 @@
 case x variant x repeat exactly once and no request repeated for a finished case; Ctrl-C saves and
 says how to resume; a torn last line is cut before appending."""
 import json
-import os
 import random
 import signal
 import subprocess
