@@ -270,6 +270,10 @@ def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike
 
     net.eval()
     save_adapter_fp16(net, out)
+    config_path = out / "adapter_config.json"  # name the base model, not this machine's path
+    adapter_config = json.loads(config_path.read_text(encoding="utf-8"))
+    adapter_config["base_model_name_or_path"] = source.label or source.key
+    config_path.write_text(json.dumps(adapter_config, indent=2) + "\n", encoding="utf-8")
     wall = time.perf_counter() - started
     trial = {
         "base_model": source.label or source.key,

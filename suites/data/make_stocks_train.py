@@ -11,7 +11,9 @@ Design:
 - Real companies: ~70 well-known listed companies. Only part of the test set's companies appear
   (SEEN_TEST_TICKERS below); the others are held out, so the report can separate companies the
   adapter saw in training from companies it must know from pre-training.
-- Fake companies: invented names, none shared with the test set's fake companies.
+- Fake companies: 90 invented names (a list, plus made-up words x sector words), none shared with
+  the test set's fake companies; with 8 questions naming no company, 43% of the examples are
+  clarifications.
 - Phrasings: templates written for training only; no test question appears here.
 - Historical questions teach the argument convention the full definitions describe: explicit
   dates -> start_date/end_date (YYYY-MM-DD); a period ending today -> `period` from the enum.
@@ -123,6 +125,17 @@ FAKE = [
     "Redmarsh Chemicals", "Saltwhistle Solar", "Tumblecreek Bank", "Vireo Autonomy",
 ]
 
+# More invented names: a made-up first word and a sector word (no test-set fake company's name).
+FAKE_ROOTS = ["Quorvex", "Bellanor", "Tivarro", "Myrandel", "Oskerra", "Plenvia", "Drusilk", "Femmaro",
+              "Galdris", "Hexwynn", "Ilvane", "Jorvik Bay", "Kavrenn", "Lothmere", "Morvanta", "Nestavia",
+              "Opalwick", "Prendle", "Quenmoor", "Rostavel", "Sundrel", "Tovarin", "Ulmaris", "Veskara",
+              "Wexmoor", "Xandril", "Yelvarr", "Zintaro", "Abernath", "Brovik", "Calderwyn", "Dravenna",
+              "Estmoor", "Falcrest", "Gravenholt", "Harrowgate", "Ivorleigh", "Kelderwick", "Lumenvale",
+              "Marrowind", "Norvallis", "Orindale", "Palavon", "Ravenmoor", "Selvaren"]
+FAKE_SECTORS = ["Robotics Corp", "Therapeutics", "Aerospace", "Foods", "Energy", "Semiconductors", "Holdings",
+                "Biosciences", "Networks", "Motors", "Analytics", "Pharmaceuticals", "Logistics", "Capital",
+                "Devices", "Mining", "Airlines", "Software", "Materials", "Telecom", "Group", "Labs", "Inc."]
+
 CURRENT_T = [
     "What's {name} trading at?", "Latest quote for {name}.", "Could you check {name}'s share price?",
     "{name} share price now", "How much does {name} stock cost today?", "price of {name} shares",
@@ -197,7 +210,7 @@ def build(seed: int = 7) -> list[dict]:
     for i, (ticker, names) in enumerate(REAL):
         name = names[0] if i % 3 else rng.choice(names)
         out.append(example(rng.choice(CURRENT_T).format(name=name), [(CUR, {"symbol": ticker})]))
-        if len(names) > 1 and rng.random() < 0.5:  # a second spelling/misspelling
+        if len(names) > 2 and rng.random() < 0.5:  # a second spelling/misspelling
             out.append(example(rng.choice(CURRENT_T).format(name=names[-1]).lower(), [(CUR, {"symbol": ticker})]))
         if i % 2 == 0:
             if rng.random() < 0.5:
@@ -209,17 +222,18 @@ def build(seed: int = 7) -> list[dict]:
                 out.append(example(rng.choice(PERIOD_T).format(name=names[0], words=rng.choice(PERIOD_WORDS[period])),
                                    [(HIST, {"symbol": ticker, "period": period})]))
     # Tickers typed directly.
-    for ticker, _ in rng.sample(REAL, 14):
+    for ticker, _ in rng.sample(REAL, 10):
         out.append(example(rng.choice(TICKER_T).format(ticker=ticker), [(CUR, {"symbol": ticker})]))
     # Several companies at once: one call each.
-    for _ in range(10):
+    for _ in range(8):
         picks = rng.sample(REAL, 3)
         template = rng.choice(PARALLEL_T)
         n = 3 if "{c}" in template else 2
         text = template.format(a=picks[0][1][0], b=picks[1][1][0], c=picks[2][1][0])
         out.append(example(text, [(CUR, {"symbol": t}) for t, _ in picks[:n]]))
     # Fake companies: current, historical (range and period) questions, all refused.
-    for i, name in enumerate(FAKE):
+    fakes = FAKE + [f"{root} {rng.choice(FAKE_SECTORS)}" for root in FAKE_ROOTS]
+    for i, name in enumerate(fakes):
         kind = i % 4
         if kind in (0, 1):
             q = rng.choice(CURRENT_T).format(name=name)
