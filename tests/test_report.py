@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evalkit.cli import main
 from evalkit.metrics import summarise
@@ -61,12 +62,22 @@ def stocks_responder(jsonl: Path):
 
 @pytest.fixture(scope="module")
 def stocks_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("stocks") / "run"
+    """The shipped stocks suite with the seed's three OpenAI variants instead of the local model."""
+    tmp = tmp_path_factory.mktemp("stocks")
+    out = tmp / "run"
+    spec = yaml.safe_load((ROOT / "suites/stocks.yaml").read_text())
+    spec["cases_from"] = str(ROOT / "suites" / spec["cases_from"])
+    spec["variants"] = [
+        {"name": "base+full", "model": "gpt-35-turbo-0613", "functions": "full"},
+        {"name": "base+short", "model": "gpt-35-turbo-0613", "functions": "short"},
+        {"name": "ft+short", "model": "ft:gpt-35-turbo-0613:acme::abc123", "functions": "short",
+         "trial": {"n_epochs": 3, "learning_rate_multiplier": 1.0, "batch_size": 1}}]
+    (tmp / "stocks.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     with FakeServer(stocks_responder(ROOT / "suites/data/stocks_test.jsonl")) as server, \
             pytest.MonkeyPatch.context() as mp:
         mp.setenv("OPENAI_BASE_URL", server.url + "/v1")
         mp.setenv("OPENAI_API_KEY", "sk-test-not-a-secret")
-        code = main(["run", str(ROOT / "suites/stocks.yaml"), "--out", str(out), "--concurrency", "8"])
+        code = main(["run", str(tmp / "stocks.yaml"), "--out", str(out), "--concurrency", "8"])
     assert code == 0
     return out
 

@@ -2,6 +2,7 @@
 
 Hosted (OpenAI / Azure OpenAI): one job per --grid point, job ids recorded in SUITE's trials
 file (<suite>.trials.json), --wait to poll and add the fine-tuned models as trial variants.
+Local (--local): a LoRA adapter trained here on the CPU (evalkit/cli/finetune_local.py).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 from ..data import check_examples, read_examples
 from ..errors import InputError
 from ..suite import load_suite
+from .finetune_local import add_arguments as add_local_arguments
+from .finetune_local import run as run_local
 
 HELP = """\
 Fine-tune and add the results to SUITE as trial variants.
@@ -29,7 +32,8 @@ Connection from the environment, as for `evalkit run`."""
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("finetune", help="launch fine-tuning trials and add them to a suite", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", type=Path, metavar="SUITE")
+    p.add_argument("suite", type=Path, nargs="?", metavar="SUITE",
+                   help="the suite (required for hosted jobs; with --local, only for --variant)")
     p.add_argument("--train", type=Path, required=True, metavar="FILE", help="training JSONL")
     p.add_argument("--validation", type=Path, metavar="FILE", help="validation JSONL")
     hosted = p.add_argument_group("hosted fine-tuning (OpenAI / Azure OpenAI)")
@@ -46,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     hosted.add_argument("--functions", metavar="NAME", help="the new variants' functions transform")
     hosted.add_argument("--checkpoints", action="store_true", help="also add a variant per checkpoint")
     hosted.add_argument("--no-check", action="store_true", help="launch even if `evalkit data check` finds errors")
+    add_local_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -63,6 +68,10 @@ def check_training(train: Path, suite_path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.local:
+        return run_local(args)
+    if args.suite is None:
+        raise InputError(None, "hosted fine-tuning needs the SUITE argument (or --local)", field="SUITE")
     from ..finetune.openai_jobs import client_for, parse_grid
     from ..finetune.trial_variants import finetune_grid
 

@@ -1,13 +1,7 @@
-"""`evalkit finetune SUITE --train FILE --local -o OUT_DIR`: LoRA fine-tuning on this machine's CPU.
+"""The `--local` flavour of `evalkit finetune`: LoRA fine-tuning on this machine's CPU.
 
-The `finetune` command (evalkit/cli/finetune.py) launches hosted jobs; this module adds the local
-flavour to the same parser. `add_arguments(parser)` adds the `--local` flags (it reuses the hosted
-command's SUITE, --train, --validation, --model and --seed), and `run(args)` trains when
-`args.local` is set. Wiring, in evalkit/cli/finetune.py::
-
-    from .finetune_local import add_arguments as add_local_arguments, run as run_local
-    ...  add_local_arguments(p)        # in register()
-    ...  if args.local: return run_local(args)    # first thing in run()
+`add_arguments(parser)` adds the local flags to the `finetune` parser (evalkit/cli/finetune.py,
+which also owns SUITE, --train, --validation, --model and --seed); `run(args)` trains.
 """
 from __future__ import annotations
 
@@ -46,19 +40,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     g.add_argument("--threads", type=int, help="torch CPU threads")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Standalone `finetune-local` command (for tests, or if the lead prefers a separate command)."""
-    p = sub.add_parser("finetune-local", help="LoRA fine-tuning on this CPU", description=HELP,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", nargs="?", metavar="SUITE")
-    p.add_argument("--train", required=True, metavar="FILE", help="training JSONL (OpenAI chat format)")
-    p.add_argument("--validation", metavar="FILE", help="validation JSONL: loss after each epoch")
-    p.add_argument("--model", metavar="PATH", help="base model: .gguf file or HF directory")
-    p.add_argument("--seed", type=int)
-    add_arguments(p)
-    p.set_defaults(func=run, local=True)
 
 
 def _base_model(args: argparse.Namespace) -> tuple[str | None, pathlib.Path]:

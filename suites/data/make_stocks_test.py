@@ -64,11 +64,22 @@ CASES = [
     ("no-company", "What's the stock price?", [], ["vague", "current"]),
 ]
 
+# Companies that also appear (with other phrasings) in stocks_train.jsonl; their cases get the tag
+# `seen`, the other real-company cases `unseen`, so accuracy can be read on both.
+SEEN = {"MSFT", "AAPL", "AMZN", "TSLA", "NVDA", "KO", "JPM", "DIS", "PFE", "MCD", "PEP", "AMD"}
+
 CLARIFY = ("I couldn't find an exact ticker symbol for that company. Could you confirm the company's "
            "exact name or its ticker symbol?")
 
 
+def seen_tag(calls):
+    symbols = {str(args["symbol"]) for _, args in calls}
+    return ["seen"] if symbols <= SEEN else ["unseen"]
+
+
 def line(case_id, question, calls, tags):
+    if calls:
+        tags = tags + seen_tag(calls)
     if calls:
         assistant = {"role": "assistant", "tool_calls": [
             {"id": f"call_{i}", "type": "function",
