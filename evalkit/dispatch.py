@@ -66,7 +66,8 @@ async def call(lane: Lane, job: Job) -> Outcome:
                 completion = await lane.provider.complete(request)
         else:
             completion = await lane.provider.complete(request)
-        return Outcome(job, completion, None, time.perf_counter() - start)
+        own = completion.latency_s
+        return Outcome(job, completion, None, own if own is not None else time.perf_counter() - start)
     except ProviderError as e:
         return Outcome(job, None, str(e) or type(e).__name__, time.perf_counter() - start)
     except TimeoutError:

@@ -71,6 +71,8 @@ def test_concurrent_requests_are_micro_batched(monkeypatch):
             assert json.loads(r.calls[0].arguments) == {"symbol": sym}
             assert r.finish_reason == "tool_calls" and r.content is None
         assert r.usage.prompt_tokens == 10 and r.raw["decoding"] == "greedy"
+        # latency is the batch's own generation time, not the time spent waiting for a batch
+        assert r.latency_s == r.raw["batch_seconds"] or abs(r.latency_s - r.raw["batch_seconds"]) < 1e-3
     assert provider.handles_timeout
 
 

@@ -48,6 +48,9 @@ class Completion:
     usage: Usage | None = None
     raw: Any = None  # JSON-serialisable provider payload, stored in results.jsonl
     finish_reason: str | None = None
+    # Service time measured by the provider itself, without time spent queued inside it (a local
+    # model batching requests); when set, results report it instead of the wall time of the call.
+    latency_s: float | None = None
 
 
 @runtime_checkable

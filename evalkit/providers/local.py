@@ -473,7 +473,7 @@ class LocalProvider:
                "decoding": "greedy", "batch_size": batch_size, "batch_seconds": round(elapsed, 4)}
         return Completion(content=parsed.content, calls=calls,
                           usage=Usage(g.prompt_tokens, min(g.completion_tokens, p.cap), None),
-                          raw=raw, finish_reason=finish)
+                          raw=raw, finish_reason=finish, latency_s=elapsed)
 
     async def aclose(self) -> None:
         if self._worker is not None and not self._worker.done():
