@@ -7,13 +7,15 @@ and the expected assistant turn (tool_calls, or a clarification when the company
 none is named), with `tools` = the suite's SHORT definitions (descriptions stripped, `properties: {}`),
 exactly what the ft+short variant sends at inference.
 
-Design:
-- Real companies: ~70 well-known listed companies. Only part of the test set's companies appear
-  (SEEN_TEST_TICKERS below); the others are held out, so the report can separate companies the
-  adapter saw in training from companies it must know from pre-training.
-- Fake companies: 90 invented names (a list, plus made-up words x sector words), none shared with
-  the test set's fake companies; with 8 questions naming no company, 43% of the examples are
-  clarifications.
+Design (v5, trial t6 in suites/models/stocks-lora/TRIALS.md):
+- Companies the chatbot must know: 20 of the test set's 24 real companies (SEEN_TEST_TICKERS; tagged
+  `seen` in stocks_test.jsonl), four questions each (two current, one date range, one period) under
+  their usual name and their other spellings/misspellings, so the adapter memorises name -> ticker.
+  META, IBM, XOM and SBUX stay held out (`unseen`). Plus 30 other listed companies, one question each.
+- Invented companies: 150, each asked about once (English-looking names in the style of the test
+  fakes, FAKE_FIRST x FAKE_SECTOR, and made-up words), none sharing a first word with a test fake;
+  with 8 questions naming no company, 56% of the examples are clarifications, all the same short
+  reply (CLARIFY), so the only thing to learn is the call-or-ask decision.
 - Phrasings: templates written for training only; no test question appears here.
 - Historical questions teach the argument convention the full definitions describe: explicit
   dates -> start_date/end_date (YYYY-MM-DD); a period ending today -> `period` from the enum.
@@ -36,8 +38,9 @@ CUR = "get_current_stock_price"
 HIST = "get_historical_stock_price"
 
 # Test-set companies that also appear in training (the rest of the test companies are unseen).
-SEEN_TEST_TICKERS = ["MSFT", "AAPL", "AMZN", "TSLA", "NVDA", "KO", "JPM", "DIS", "PFE", "MCD", "PEP", "AMD"]
-# Held out on purpose: GOOGL, META, NFLX, WMT, INTC, NKE, IBM, XOM, BA, SBUX, COST, JNJ.
+SEEN_TEST_TICKERS = ["MSFT", "AAPL", "AMZN", "TSLA", "NVDA", "KO", "JPM", "DIS", "PFE", "MCD", "PEP", "AMD",
+                     "GOOGL", "NFLX", "WMT", "INTC", "NKE", "BA", "COST", "JNJ"]
+# Held out on purpose: META, IBM, XOM, SBUX.
 
 # (ticker, names the user may use: first is the usual one; later ones include misspellings)
 REAL = [
@@ -53,6 +56,14 @@ REAL = [
     ("MCD", ["McDonald's", "McDonalds", "macdonalds"]),
     ("PEP", ["PepsiCo", "Pepsi", "pepsico"]),
     ("AMD", ["AMD", "Advanced Micro Devices"]),
+    ("GOOGL", ["Alphabet", "Google", "alphabet inc"]),
+    ("NFLX", ["Netflix", "Netflix Inc.", "netflx"]),
+    ("WMT", ["Walmart", "Wal-Mart", "walmart inc"]),
+    ("INTC", ["Intel", "Intel Corporation", "intell"]),
+    ("NKE", ["Nike", "Nike Inc.", "nikey"]),
+    ("BA", ["Boeing", "The Boeing Company", "boing"]),
+    ("COST", ["Costco", "Costco Wholesale", "cosco"]),
+    ("JNJ", ["Johnson & Johnson", "J&J", "johnson and johnson"]),
     ("ORCL", ["Oracle", "Oracle Corporation", "oracel"]),
     ("CRM", ["Salesforce", "salesforce.com"]),
     ("ADBE", ["Adobe", "Adobe Inc."]),
@@ -170,11 +181,6 @@ VAGUE = ["What's the share price?", "how much is the stock trading at", "Give me
          "Show me the price history for the last month.", "What did it close at yesterday?",
          "Is the stock up today?", "Check the price of that company we talked about.",
          "What are shares going for?"]
-CLARIFY_FAKE = ["I couldn't find a listed company called {name}, so I don't have an exact ticker symbol. "
-                "Could you check the name or give me the ticker?",
-                "I don't know an exact ticker symbol for {name}. Can you confirm the company name or its "
-                "ticker symbol?"]
-CLARIFY_VAGUE = "Which company do you mean? Please tell me its name or exact ticker symbol."
 
 
 def _date_range(rng: random.Random) -> tuple[str, str]:
@@ -189,66 +195,91 @@ def _date_range(rng: random.Random) -> tuple[str, str]:
     return f"{year}-{m1:02d}-{d1:02d}", f"{year}-{m2:02d}-{d2:02d}"
 
 
+# Invented companies in the style of real ones: an English-looking first word and a sector word.
+# No first word is shared with the test set's fake companies.
+FAKE_FIRST = ["Amberfield", "Copperline", "Stormcrest", "Blue Heron", "Oakhaven", "Falconridge", "Silverbirch",
+              "Granite Bay", "Emberline", "Foxglove", "Redcliff", "Larchmont", "Brightwater", "Cobaltstone",
+              "Willowmere", "Hollowpeak", "Sableridge", "Thornbury", "Ravenshaw", "Glasswing", "Moorgate",
+              "Deepwell", "Starling", "Coralbay", "Frostpine", "Ashgrove", "Bramblecore", "Cinderpath",
+              "Duskfield", "Eastmere", "Fairhaven", "Goldcrest", "Highmoor", "Ivybridge", "Juniper Point",
+              "Kingsmere", "Lanternfly", "Meadowlark", "Nettlefield", "Oxbow", "Pebblebrook", "Quarrystone",
+              "Riverbend", "Saltmarsh", "Tallowmere", "Upland", "Vesperline", "Westbrook", "Yellowtail",
+              "Zinnia", "Aldergate", "Birchwood", "Cloudberry", "Dovecote", "Elmstead", "Fernhill",
+              "Greywater", "Hartwell", "Inkwell", "Jadestone", "Kettleby", "Lochside", "Maplecroft",
+              "Northgale", "Orchard Lane", "Pinewhistle", "Quillfeather", "Rosehaven", "Stonebridge",
+              "Tinderbox", "Umberlight", "Violetta", "Wolfbane", "Yarrowfield", "Zenlith", "Arclight",
+              "Bellwether Grove", "Cedarpoint", "Driftstone", "Everlume", "Flintwick", "Glowmere", "Hearthstone"]
+FAKE_SECTOR = ["Robotics", "Biotech", "Systems", "Aeronautics", "Foods", "Orbital", "Logistics", "Genomics",
+               "Motors", "Energy", "Cloudworks", "Fintech", "Semiconductors", "Holdings", "Labs",
+               "Pharmaceuticals", "Mobility", "Therapeutics", "Networks", "Materials", "Analytics",
+               "Dynamics", "Software", "Capital", "Devices", "Solar", "Airlines", "Medical", "Technologies",
+               "Industries", "Group", "Mining", "Telecom", "Apparel", "Beverages", "Games"]
+CLARIFY = "I don't know an exact ticker symbol for that company. Could you give me its exact name or ticker?"
+
+
 def build(seed: int = 7) -> list[dict]:
     suite = yaml.safe_load((ROOT / "suites" / "stocks.yaml").read_text())
     system = suite["system"]
     tools = list(shorten(to_tools(suite["functions"])))
     rng = random.Random(seed)
 
-    def example(user: str, calls: list[tuple[str, dict]] | None, refusal: str | None = None) -> dict:
+    def example(user: str, calls: list[tuple[str, dict]] | None) -> dict:
         if calls:
             assistant = {"role": "assistant", "tool_calls": [
                 {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
                 for i, (n, a) in enumerate(calls)]}
         else:
-            assistant = {"role": "assistant", "content": refusal}
+            assistant = {"role": "assistant", "content": CLARIFY}
         return {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}, assistant],
                 "tools": tools}
 
+    def real_q(kind: str, name: str, ticker: str) -> dict:
+        if kind == "current":
+            return example(rng.choice(CURRENT_T).format(name=name), [(CUR, {"symbol": ticker})])
+        if kind == "range":
+            start, end = _date_range(rng)
+            return example(rng.choice(RANGE_T).format(name=name, start=start, end=end),
+                           [(HIST, {"symbol": ticker, "start_date": start, "end_date": end})])
+        period = rng.choice(list(PERIOD_WORDS))
+        return example(rng.choice(PERIOD_T).format(name=name, words=rng.choice(PERIOD_WORDS[period])),
+                       [(HIST, {"symbol": ticker, "period": period})])
+
     out: list[dict] = []
-    # Real companies: each one a current-price question; about half also a historical one.
-    for i, (ticker, names) in enumerate(REAL):
-        name = names[0] if i % 3 else rng.choice(names)
-        out.append(example(rng.choice(CURRENT_T).format(name=name), [(CUR, {"symbol": ticker})]))
-        if len(names) > 2 and rng.random() < 0.5:  # a second spelling/misspelling
-            out.append(example(rng.choice(CURRENT_T).format(name=names[-1]).lower(), [(CUR, {"symbol": ticker})]))
-        if i % 2 == 0:
-            if rng.random() < 0.5:
-                start, end = _date_range(rng)
-                out.append(example(rng.choice(RANGE_T).format(name=rng.choice(names[:2]), start=start, end=end),
-                                   [(HIST, {"symbol": ticker, "start_date": start, "end_date": end})]))
-            else:
-                period = rng.choice(list(PERIOD_WORDS))
-                out.append(example(rng.choice(PERIOD_T).format(name=names[0], words=rng.choice(PERIOD_WORDS[period])),
-                                   [(HIST, {"symbol": ticker, "period": period})]))
+    seen = [c for c in REAL if c[0] in SEEN_TEST_TICKERS]
+    others = [c for c in REAL if c[0] not in SEEN_TEST_TICKERS]
+    # Companies the chatbot must know: four questions each (two current, one range, one period),
+    # under their usual name and their other spellings, so the adapter learns name -> ticker.
+    for ticker, names in seen:
+        for kind, name in zip(["current", "current", "range", "period"], [names[0], names[-1], names[1 % len(names)], names[0]]):
+            ex = real_q(kind, name, ticker)
+            if rng.random() < 0.2:
+                ex["messages"][1]["content"] = ex["messages"][1]["content"].lower()
+            out.append(ex)
+    # Other listed companies: one question each.
+    for ticker, names in rng.sample(others, 30):
+        out.append(real_q(rng.choice(["current", "current", "range", "period"]), rng.choice(names[:2]), ticker))
     # Tickers typed directly.
-    for ticker, _ in rng.sample(REAL, 10):
+    for ticker, _ in rng.sample(seen, 8):
         out.append(example(rng.choice(TICKER_T).format(ticker=ticker), [(CUR, {"symbol": ticker})]))
     # Several companies at once: one call each.
-    for _ in range(8):
-        picks = rng.sample(REAL, 3)
+    for _ in range(6):
+        picks = rng.sample(seen, 3)
         template = rng.choice(PARALLEL_T)
         n = 3 if "{c}" in template else 2
         text = template.format(a=picks[0][1][0], b=picks[1][1][0], c=picks[2][1][0])
         out.append(example(text, [(CUR, {"symbol": t}) for t, _ in picks[:n]]))
-    # Fake companies: current, historical (range and period) questions, all refused.
-    fakes = FAKE + [f"{root} {rng.choice(FAKE_SECTORS)}" for root in FAKE_ROOTS]
-    for i, name in enumerate(fakes):
-        kind = i % 4
-        if kind in (0, 1):
-            q = rng.choice(CURRENT_T).format(name=name)
-        elif kind == 2:
-            start, end = _date_range(rng)
-            q = rng.choice(RANGE_T).format(name=name, start=start, end=end)
-        else:
-            period = rng.choice(list(PERIOD_WORDS))
-            q = rng.choice(PERIOD_T).format(name=name, words=rng.choice(PERIOD_WORDS[period]))
-        if i % 5 == 4:
-            q = q.lower()
-        out.append(example(q, None, rng.choice(CLARIFY_FAKE).format(name=name)))
+    # Invented companies, each asked about once, in both styles: a clarification, never a call.
+    fakes = ([f"{first} {rng.choice(FAKE_SECTOR)}" for first in FAKE_FIRST] + FAKE
+             + [f"{root} {rng.choice(FAKE_SECTORS)}" for root in FAKE_ROOTS])
+    for name in fakes[:150]:
+        ex = real_q(rng.choice(["current", "current", "range", "period"]), name, "X")
+        ex["messages"][-1] = {"role": "assistant", "content": CLARIFY}
+        if rng.random() < 0.2:
+            ex["messages"][1]["content"] = ex["messages"][1]["content"].lower()
+        out.append(ex)
     # No company named at all.
     for q in VAGUE:
-        out.append(example(q, None, CLARIFY_VAGUE))
+        out.append(example(q, None))
     rng.shuffle(out)
     return out
 
