@@ -74,8 +74,12 @@ CLARIFY = ("I couldn't find an exact ticker symbol for that company. Could you c
 
 
 def seen_tag(calls):
-    symbols = {str(args["symbol"]) for _, args in calls}
-    return ["seen"] if symbols <= SEEN else ["unseen"]
+    """A case is seen when every company it asks about is in training (any accepted ticker counts)."""
+    def known(symbol):
+        options = symbol["any_of"] if isinstance(symbol, dict) else [symbol]
+        return any(o in SEEN for o in options)
+
+    return ["seen"] if all(known(args["symbol"]) for _, args in calls) else ["unseen"]
 
 
 def line(case_id, question, calls, tags):
