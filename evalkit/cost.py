@@ -298,6 +298,9 @@ def suite_costs(suite: Any, prompt_tokens: Mapping[str, float | None],
     for v in suite.variants:
         price = unit_price(table, v)
         prompt = prompt_tokens.get(v.name)
+        if price is None and v.provider == "local":
+            report.unpriced[v.name] = "runs on this machine: no per-token price (price it under prices.models)"
+            continue
         if price is None:
             report.unpriced[v.name] = f"no price for model '{v.base_model or v.model}': add it under prices.models"
             continue

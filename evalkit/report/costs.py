@@ -51,7 +51,11 @@ def cost_view(run: Run, prefix: str = "") -> CostView | str:
     name = (lambda v: f"{prefix}/{v}") if prefix else (lambda v: v)
     costs = [c for c in report.costs if c.variant in ran]
     if not costs:
-        return "cost not shown: " + ("; ".join(f"{k}: {v}" for k, v in report.unpriced.items() if k in ran)
+        by_reason: dict[str, list[str]] = {}
+        for variant, reason in report.unpriced.items():
+            if variant in ran:
+                by_reason.setdefault(reason, []).append(variant)
+        return "cost not shown: " + ("; ".join(f"{', '.join(vs)}: {r}" for r, vs in by_reason.items())
                                      or "no variant could be priced")
     rows = [{"name": name(c.variant), "price": c.price.key, "prompt": c.prompt_tokens,
              "completion": c.completion_tokens, "per_request": c.per_request, "per_1k": c.per_1k_requests,
