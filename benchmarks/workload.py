@@ -34,7 +34,8 @@ def write_workload(directory: Path, n: int, base_url: str, concurrency: int) -> 
 
 
 class LoopbackServer:
-    """loopback_server.py in its own process (its CPU is not the client's)."""
+    """loopback_server.py in its own process (its CPU is not the client's). After the `with` block,
+    `requests` holds how many requests it received (None if it did not say)."""
 
     def __init__(self, latency: float):
         self.latency = latency
@@ -48,7 +49,9 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
-        self.proc.wait()
+        out, _ = self.proc.communicate()
+        # the server prints `REQUESTS <n>` on SIGTERM: every request it received over its lifetime
+        self.requests = next((int(line.split()[1]) for line in out.splitlines() if line.startswith("REQUESTS ")), None)
 
 
 def load_average() -> str:
