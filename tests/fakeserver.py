@@ -99,3 +99,18 @@ class FakeServer:
 def scripted(script: dict[str, Reply], default: Reply | None = None) -> Callable[[dict[str, Any], str], Reply]:
     """Reply by the last user message; `default` otherwise (plain text)."""
     return lambda body, path: script.get(last_user(body), default or text_reply("I don't know."))
+
+
+GET_PRICE = ("{name: get_price, %sparameters: {type: object, properties: {symbol: {type: string}}, "
+             "required: [symbol]}}")
+
+
+def price_suite(tmp_path, name: str, variants: list[str], n: int, description: str | None = None):
+    """Write a suite of n cases `price i?` -> get_price(symbol=Si); `variants` are YAML flow maps."""
+    cases = "\n".join(f"  - {{id: c{i}, user: 'price {i}?', expect: {{call: get_price, arguments: {{symbol: S{i}}}}}}}"
+                      for i in range(n))
+    function = GET_PRICE % (f"description: {description}, " if description else "")
+    p = tmp_path / "suite.yaml"
+    p.write_text(f"name: {name}\nfunctions:\n  - type: function\n    function: {function}\nvariants:\n"
+                 + "".join(f"  - {v}\n" for v in variants) + f"cases:\n{cases}\n")
+    return p

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fakeserver import completion_body, last_user, text_reply, tool_reply
+from fakeserver import completion_body, last_user, text_reply, tool_reply, price_suite
 
 
 class FakeBatchAPI:
@@ -114,20 +114,7 @@ def responder(body):
 
 
 def suite_file(tmp_path, url, n=5):
-    cases = "\n".join(f"  - {{id: c{i}, user: 'price {i}?', expect: {{call: get_price, arguments: {{symbol: S{i}}}}}}}"
-                      for i in range(n))
-    p = tmp_path / "suite.yaml"
-    p.write_text(f"""\
-name: batched
-functions:
-  - type: function
-    function: {{name: get_price, parameters: {{type: object, properties: {{symbol: {{type: string}}}}, required: [symbol]}}}}
-variants:
-  - {{name: v, model: gpt-4o-mini, base_url: "{url}/v1", api_key_env: BATCH_KEY}}
-cases:
-{cases}
-""")
-    return p
+    return price_suite(tmp_path, "batched", [f'{{name: v, model: gpt-4o-mini, base_url: "{url}/v1", api_key_env: BATCH_KEY}}'], n)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 changes the key; temperature > 0 is never cached; --no-cache and `evalkit cache clear`."""
 import json
 
-from fakeserver import FakeServer, last_user, tool_reply
+from fakeserver import FakeServer, last_user, tool_reply, price_suite
 from evalkit.cache import ResponseCache, request_key
 from evalkit.providers.base import ChatRequest, Completion, ToolCall, Usage
 
@@ -13,20 +13,9 @@ def answer(body, path):
 
 
 def suite_file(tmp_path, url, temperature=0.0, n=12, functions="full"):
-    cases = "\n".join(f"  - {{id: c{i}, user: 'price {i}?', expect: {{call: get_price, arguments: {{symbol: S{i}}}}}}}"
-                      for i in range(n))
-    p = tmp_path / "suite.yaml"
-    p.write_text(f"""\
-name: cached
-functions:
-  - type: function
-    function: {{name: get_price, description: Price now., parameters: {{type: object, properties: {{symbol: {{type: string}}}}, required: [symbol]}}}}
-variants:
-  - {{name: v, model: m, base_url: "{url}/v1", temperature: {temperature}, functions: {functions}}}
-cases:
-{cases}
-""")
-    return p
+    return price_suite(tmp_path, "cached", [
+        f'{{name: v, model: m, base_url: "{url}/v1", temperature: {temperature}, functions: {functions}}}'], n,
+        description="Price now.")
 
 
 def rows(run_dir):

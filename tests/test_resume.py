@@ -11,28 +11,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from fakeserver import FakeServer, last_user, tool_reply
+from fakeserver import FakeServer, last_user, tool_reply, price_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 60
 
 
 def suite_file(tmp_path, url, n=N):
-    cases = "\n".join(f"  - {{id: c{i}, user: 'price {i}?', expect: {{call: get_price, arguments: {{symbol: S{i}}}}}}}"
-                      for i in range(n))
-    p = tmp_path / "suite.yaml"
-    p.write_text(f"""\
-name: resumable
-functions:
-  - type: function
-    function: {{name: get_price, parameters: {{type: object, properties: {{symbol: {{type: string}}}}, required: [symbol]}}}}
-variants:
-  - {{name: a, model: model-a, base_url: "{url}/v1", options: {{max_retries: 0}}}}
-  - {{name: b, model: model-b, base_url: "{url}/v1", functions: short, options: {{max_retries: 0}}}}
-cases:
-{cases}
-""")
-    return p
+    return price_suite(tmp_path, "resumable", [
+        f'{{name: a, model: model-a, base_url: "{url}/v1", options: {{max_retries: 0}}}}',
+        f'{{name: b, model: model-b, base_url: "{url}/v1", functions: short, options: {{max_retries: 0}}}}'], n)
 
 
 class Recording:

@@ -7,27 +7,14 @@ import time
 
 import pytest
 
-from fakeserver import FakeServer, last_user, tool_reply
+from fakeserver import FakeServer, last_user, tool_reply, price_suite
 from evalkit.ratelimit import RateLimiter, RetryBudget
 
 N = 60
 
 
 def suite_file(tmp_path, url, extra="", n=N):
-    cases = "\n".join(f"  - {{id: c{i}, user: 'price {i}?', expect: {{call: get_price, arguments: {{symbol: S{i}}}}}}}"
-                      for i in range(n))
-    p = tmp_path / "suite.yaml"
-    p.write_text(f"""\
-name: faults
-functions:
-  - type: function
-    function: {{name: get_price, parameters: {{type: object, properties: {{symbol: {{type: string}}}}, required: [symbol]}}}}
-variants:
-  - {{name: v, model: m, base_url: "{url}/v1"{extra}}}
-cases:
-{cases}
-""")
-    return p
+    return price_suite(tmp_path, "faults", [f'{{name: v, model: m, base_url: "{url}/v1"{extra}}}'], n)
 
 
 def answer(body):
