@@ -334,6 +334,19 @@ def test_repeats_and_trials_sections(tmp_path):
     assert 'class="loss"' in html and "train_loss 0.700" in html
 
 
+def test_trials_chart_metric_against_each_hyperparameter(tmp_path):
+    """Three trials differing in epochs: one chart for n_epochs with a dot per trial; settings
+    that do not vary get no chart."""
+    records = [record(f"c{i}", v, "correct" if i < k else "wrong_arguments")
+               for v, k in (("t2", 4), ("t3", 8), ("t4", 6)) for i in range(10)]
+    info = {v: {"trial": {"n_epochs": e, "batch_size": 8}} for v, e in (("t2", 2), ("t3", 3), ("t4", 4))}
+    run = write_run(tmp_path / "grid", records, info)
+    html = render_report([(run, json.loads((run / "summary.json").read_text()), records)])
+    assert "accuracy by n_epochs" in html and "accuracy by batch_size" not in html
+    assert html.count('class="hpmark"') == 3
+    assert "t3: n_epochs = 3, accuracy 80.0%" in html
+
+
 # ---- a real browser -----------------------------------------------------------------------
 
 def chromium(url: str, *args: str) -> subprocess.CompletedProcess:

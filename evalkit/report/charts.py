@@ -121,3 +121,26 @@ def loss_chart(curve: Mapping[str, Sequence[Sequence[float]]], width: float = 18
     lines = [{"name": k, "points": " ".join(pt(x, y) for x, y in v), "colour": PALETTE[i % len(PALETTE)],
               "last": v[-1][1]} for i, (k, v) in enumerate(series.items())]
     return {"width": width, "height": height, "lines": lines, "low": y0, "high": y1, "steps": int(x1)}
+
+
+def hyperparameter_chart(key: str, points: Sequence[Mapping[str, Any]], width: float = 220.0,
+                         height: float = 130.0) -> dict[str, Any]:
+    """The trials' metric (with its Wilson interval) against one setting; values are placed in
+    sorted order, evenly spaced, so categorical and numeric settings read the same way."""
+    left, right, top, bottom = 30.0, 8.0, 8.0, 22.0
+    values = list(dict.fromkeys(str(p["value"]) for p in points))
+    step = (width - left - right) / max(1, len(values))
+
+    def px(value: Any) -> float:
+        return round(left + step * (values.index(str(value)) + 0.5), 1)
+
+    def py(y: float) -> float:
+        return round(top + (1 - y) * (height - top - bottom), 1)
+
+    marks = [{"x": px(p["value"]), "y": py(p["metric"]), "lo": py(p["low"]) if p["low"] is not None else None,
+              "hi": py(p["high"]) if p["high"] is not None else None, "label": p["label"],
+              "value": p["value"], "metric": p["metric"]} for p in points if p["metric"] is not None]
+    return {"key": key, "width": width, "height": height, "marks": marks,
+            "ticks": [{"x": px(v), "label": v} for v in values],
+            "grid": [{"y": py(g), "label": f"{int(g * 100)}%"} for g in (0.0, 0.5, 1.0)],
+            "left": left, "right": width - right, "base": height - bottom}

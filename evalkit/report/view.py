@@ -12,8 +12,8 @@ from typing import Any, Mapping, Sequence
 
 from ..metrics import by_variant
 from ..stats import paired, repeat_stats
-from ..trials import LOWER_IS_BETTER, case_outcomes, trials_table
-from .charts import loss_chart
+from ..trials import LOWER_IS_BETTER, by_hyperparameter, case_outcomes, trials_table
+from .charts import hyperparameter_chart, loss_chart
 
 ALPHA = 0.05
 
@@ -166,7 +166,8 @@ def trials_view(runs: Sequence[Any]) -> dict[str, Any] | None:
         return None
     keys = list(dict.fromkeys(k for row in rows for k in row.hyperparameters if k != "trained_tokens"))
     return {"keys": keys, "rows": [{"row": row, "values": [row.hyperparameters.get(k) for k in keys],
-                                    "curve": loss_chart(row.curve) if row.curve else None} for row in rows]}
+                                    "curve": loss_chart(row.curve) if row.curve else None} for row in rows],
+            "charts": [hyperparameter_chart(k, pts) for k, pts in by_hyperparameter(rows).items()]}
 
 
 def repeats(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]] | None:
