@@ -25,17 +25,9 @@ def full_functions(suite: Suite, case: Case) -> tuple[dict[str, Any], ...]:
     return case.functions if case.functions is not None else suite.functions
 
 
-def sent_functions(suite: Suite, variant: VariantSpec, case: Case) -> tuple[dict[str, Any], ...]:
-    return apply_transform(full_functions(suite, case), variant.functions, suite.spec.transforms)
-
-
 def _request(variant: VariantSpec, case: Case, tools: tuple[dict[str, Any], ...]) -> ChatRequest:
     return ChatRequest(model=variant.model or "", messages=case.messages, tools=tools, api=variant.api,
                        temperature=variant.temperature, max_tokens=variant.max_tokens)
-
-
-def build_request(suite: Suite, variant: VariantSpec, case: Case) -> ChatRequest:
-    return _request(variant, case, sent_functions(suite, variant, case))
 
 
 def prepare(suite: Suite, variants: list[VariantSpec], cases: list[Case]) -> list[Prepared]:
