@@ -23,7 +23,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1000)
     a = p.parse_args()
-    from evalkit.runner import RunOptions, run_suite
+    from evalkit.run.runner import RunOptions, run_suite
     from evalkit.suite import load_suite
 
     with LoopbackServer(0.2) as server, tempfile.TemporaryDirectory() as tmp:

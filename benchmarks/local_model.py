@@ -77,7 +77,7 @@ def run_suite(suite: pathlib.Path, out: pathlib.Path) -> None:
 
 
 def per_call(n: int = 16) -> None:
-    from evalkit.functions import shorten, to_tools
+    from evalkit.suite.functions import shorten, to_tools
     from evalkit.providers.base import ChatRequest
     from evalkit.providers.local import create
     from evalkit.suite import load_suite

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from evalkit.metrics import summarise
+from evalkit.analysis.metrics import summarise
 from evalkit.report import open_run, render_report
-from evalkit.results import read_results, write_json
+from evalkit.rundir.results import read_results, write_json
 
 SYSTEM = ("You are a helpful assistant that answers questions about stock prices. Don't make assumptions "
           "about what values to plug into functions. If no exact symbol is found, ask for clarification.")

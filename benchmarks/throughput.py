@@ -24,7 +24,7 @@ from workload import TOOLS, LoopbackServer, load_average, write_workload  # noqa
 def run_evalkit(suite_path: Path, out: Path) -> tuple[float, float, dict[str, float]]:
     """(wall, CPU) of the request phase -- first request to last result written and flushed,
     scoring and token counting included -- plus the run's own timings (prepare, finish)."""
-    from evalkit import runner
+    from evalkit.run import runner
     from evalkit.suite import load_suite
 
     suite = load_suite(suite_path)

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 def load(run_dir: Any) -> "pandas.DataFrame":
     """One row per case x variant x repeat: verdict, reason, calls, tokens, latency, variant settings."""
-    from .tidy import load as load_run
+    from .analysis.tidy import load as load_run
 
     return load_run(run_dir)
 

@@ -3,7 +3,7 @@ changes the key; temperature > 0 is never cached; --no-cache and `evalkit cache 
 import json
 
 from fakeserver import FakeServer, last_user, tool_reply, price_suite
-from evalkit.cache import ResponseCache, request_key
+from evalkit.run.cache import ResponseCache, request_key
 from evalkit.providers.base import ChatRequest, Completion, ToolCall, Usage
 
 

@@ -8,8 +8,8 @@ from junitparser import Failure, JUnitXml, Skipped
 
 from evalkit.gate.compare import drop_check, first_scored
 from evalkit.gate.spec import METRICS, GateSpec
-from evalkit.metrics import RATES, summarise
-from evalkit.stats import mcnemar_exact, wilson
+from evalkit.analysis.metrics import RATES, summarise
+from evalkit.analysis.stats import mcnemar_exact, wilson
 from fakeserver import FakeServer, last_user, tool_reply
 
 

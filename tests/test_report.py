@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from evalkit.cli import main
-from evalkit.metrics import summarise
+from evalkit.analysis.metrics import summarise
 from evalkit.report import pct, render_report
-from evalkit.results import write_json
+from evalkit.rundir.results import write_json
 from fakeserver import FakeServer, last_user, text_reply, tool_reply
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -409,7 +409,7 @@ def test_hostile_report_runs_no_injected_code(tmp_path):
 # ---- chart geometry -----------------------------------------------------------------------
 
 def test_tco_chart_marks_break_even():
-    from evalkit.cost import UnitPrice, VariantCost, requests_grid, tco_series
+    from evalkit.analysis.cost import UnitPrice, VariantCost, requests_grid, tco_series
     from evalkit.report.charts import tco_chart
 
     base = VariantCost("base+full", UnitPrice("gpt-3.5", 0.5, 1.5), prompt_tokens=230, completion_tokens=20)

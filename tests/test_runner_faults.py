@@ -8,7 +8,7 @@ import time
 import pytest
 
 from fakeserver import FakeServer, last_user, tool_reply, price_suite
-from evalkit.ratelimit import RateLimiter, RetryBudget
+from evalkit.run.ratelimit import RateLimiter, RetryBudget
 
 N = 60
 

@@ -4,7 +4,7 @@ from math import comb
 
 import pytest
 
-from evalkit.stats import (case_pass_rates, mcnemar_exact, paired, pass_at_k, pass_hat_k, percentile,
+from evalkit.analysis.stats import (case_pass_rates, mcnemar_exact, paired, pass_at_k, pass_hat_k, percentile,
                            repeat_stats, wilson)
 
 

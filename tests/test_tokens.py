@@ -12,12 +12,12 @@ import tiktoken
 import tiktoken.load
 import tiktoken.registry
 
-from evalkit import tokenizer_files
+from evalkit.analysis import tokenizer_files
 from evalkit.errors import ConfigError
-from evalkit.functions import shorten, to_tools
+from evalkit.suite.functions import shorten, to_tools
 from evalkit.providers.base import ChatRequest
 from evalkit.suite.model import VariantSpec
-from evalkit.tokens import (count_request, encoding_for, encoding_for_variant, encoding_name,
+from evalkit.analysis.tokens import (count_request, encoding_for, encoding_for_variant, encoding_name,
                             render_functions, request_counter, usage_check)
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "token_vectors.json").read_text())

@@ -7,8 +7,8 @@ import pytest
 from fakeserver import FakeServer, last_user, text_reply, tool_reply
 
 from evalkit.cli import main
-from evalkit.results import SUMMARY, read_json, read_results
-from evalkit.trials import by_hyperparameter, case_outcomes, trials_table
+from evalkit.rundir.results import SUMMARY, read_json, read_results
+from evalkit.analysis.trials import by_hyperparameter, case_outcomes, trials_table
 
 REAL = {"Microsoft now?": "MSFT", "Apple now?": "AAPL", "Tesla now?": "TSLA", "Nvidia now?": "NVDA",
         "IBM now?": "IBM"}

@@ -1,9 +1,9 @@
-"""`evalkit cache`: the response cache (evalkit/cache.py) — where it is, how big, clear it."""
+"""`evalkit cache`: the response cache (evalkit/run/cache.py) — where it is, how big, clear it."""
 from __future__ import annotations
 
 import argparse
 
-from ..cache import FILENAME, ResponseCache, cache_dir
+from ..run.cache import FILENAME, ResponseCache, cache_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:

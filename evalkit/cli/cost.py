@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..cost import CostReport, suite_costs
+from ..analysis.cost import CostReport, suite_costs
 from ..errors import InputError
-from ..results import SUMMARY, read_json
+from ..rundir.results import SUMMARY, read_json
 from ..suite import load_suite
 from .table import render_table
 from .tokens import token_summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..tidy import FORMATS, export
+from ..analysis.tidy import FORMATS, export
 
 HELP = """\
 Write a run as one tidy table: one row per case x variant x repeat with its verdict, reason,

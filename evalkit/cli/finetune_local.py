@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def trial_block(trial: dict[str, Any]) -> dict[str, Any]:
-    """The keys a suite variant's `trial:` carries (evalkit.trials.TRIAL_KEYS and friends)."""
+    """The keys a suite variant's `trial:` carries (evalkit.analysis.trials.TRIAL_KEYS and friends)."""
     keys = ("base_model", "training_file", "training_file_sha256", "n_epochs", "learning_rate_multiplier",
             "batch_size", "seed", "steps", "trained_tokens", "wall_time_s")
     return {k: trial[k] for k in keys if trial.get(k) is not None}

@@ -5,9 +5,9 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
-from ..metrics import summarise
+from ..analysis.metrics import summarise
 from ..report import open_run, render_report
-from ..results import SUMMARY, read_json, read_results
+from ..rundir.results import SUMMARY, read_json, read_results
 
 HELP = """\
 Render report.html for RUN_DIR: the headline table (every rate with n and a Wilson 95% interval,

@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 
 from ..gate.inputs import load_run
-from ..resume import resume_plan
-from ..runner import DEFAULT_MAX_ERROR_RATE, RunOptions, error_share, run_suite
+from ..run.resume import resume_plan
+from ..run.runner import DEFAULT_MAX_ERROR_RATE, RunOptions, error_share, run_suite
 from ..suite import load_suite
 from .gate import gate_runs
 from .table import summary_table

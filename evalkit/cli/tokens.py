@@ -6,9 +6,9 @@ import json
 from statistics import mean
 from typing import Any
 
-from ..prepare import prepare
+from ..run.prepare import prepare
 from ..suite import load_suite
-from ..tokens import VariantTokens, count_prepared
+from ..analysis.tokens import VariantTokens, count_prepared
 from .table import render_table
 
 HELP = """\

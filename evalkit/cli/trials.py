@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..results import SUMMARY, read_json, read_results
-from ..stats import Rate
-from ..trials import CURVE_KEY, TrialRow, by_hyperparameter, row_json, trials_table
+from ..rundir.results import SUMMARY, read_json, read_results
+from ..analysis.stats import Rate
+from ..analysis.trials import CURVE_KEY, TrialRow, by_hyperparameter, row_json, trials_table
 from .table import render_table
 
 USAGE = """\

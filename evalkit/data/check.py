@@ -13,9 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-from ..cost import is_fine_tuned
+from ..analysis.cost import is_fine_tuned
 from ..errors import InputError
-from ..functions import apply_transform
+from ..suite.functions import apply_transform
 from ..scoring.arguments import arguments_error, parse_arguments
 from ..suite.model import Suite, VariantSpec
 from .examples import Example, Unparsed, canonical, definitions, line_ranges

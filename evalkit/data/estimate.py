@@ -4,7 +4,7 @@ The rules are those of OpenAI's chat fine-tuning data-preparation recipe: an exa
 the per-example cap (16,385 tokens) is truncated to it, so it bills the cap; without `--epochs`
 the job trains 3 epochs, more for small files (to reach ~100 example passes, at most 25) and
 fewer for large ones (to stay near 25,000 passes, at least 1). Billed tokens = epochs x the
-file's (capped) tokens. Tokens are counted with evalkit.tokens; prices come from evalkit.cost.
+file's (capped) tokens. Tokens are counted with evalkit.analysis.tokens; prices come from evalkit.analysis.cost.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Sequence
 
-from ..cost import PriceTable, default_prices, unit_price
+from ..analysis.cost import PriceTable, default_prices, unit_price
 
 MAX_TOKENS_PER_EXAMPLE = 16_385
 TARGET_EPOCHS = 3

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from ..errors import InputError
 from ..jsonl import JsonLineError, parse_lines, read_text
-from ..functions import to_tools
+from ..suite.functions import to_tools
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import InputError
-from ..functions import apply_transform, function_names, to_legacy_functions
+from ..suite.functions import apply_transform, function_names, to_legacy_functions
 from ..suite.model import Suite
 from .check import calls_of
 from .examples import Example, definitions

@@ -12,8 +12,8 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputError
-from ..metrics import RATES, by_variant, variant_metrics
-from ..stats import McNemar, Rate, paired, wilson
+from ..analysis.metrics import RATES, by_variant, variant_metrics
+from ..analysis.stats import McNemar, Rate, paired, wilson
 from .inputs import RunRecords
 from .spec import LOWER_IS_BETTER, GateSpec
 

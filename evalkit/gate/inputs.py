@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..results import RESULTS, read_json, read_results
+from ..rundir.results import RESULTS, read_json, read_results
 from ..scoring import VERDICTS
 
 

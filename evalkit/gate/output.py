@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from ..cli.table import render_table
-from ..stats import Rate
+from ..analysis.stats import Rate
 from .compare import Check, GateResult, VariantGate, pct
 
 MAX_LISTED = 20  # regressed cases listed per variant in text and markdown (JUnit lists all)

@@ -1,4 +1,4 @@
-"""Money in the report: cost per 1,000 requests per variant and the TCO chart, from evalkit.cost.
+"""Money in the report: cost per 1,000 requests per variant and the TCO chart, from evalkit.analysis.cost.
 
 A run records the suite it came from; its prices (shipped table plus the suite's `prices:`) and
 TCO assumptions (`tco:`) are read from there, with the run's measured token means. When the suite
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..cost import CostReport, suite_costs
+from ..analysis.cost import CostReport, suite_costs
 from ..errors import EvalkitError
 from ..suite import load_suite
 from .charts import tco_chart

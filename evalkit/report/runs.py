@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..metrics import by_variant, pairwise
-from ..results import FUNCTIONS, SUMMARY, read_json, read_results
+from ..analysis.metrics import by_variant, pairwise
+from ..rundir.results import FUNCTIONS, SUMMARY, read_json, read_results
 
 
 @dataclass(frozen=True)

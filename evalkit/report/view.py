@@ -2,7 +2,7 @@
 only where) a paired test says it is better, the McNemar matrix, trials and repeats.
 
 Numbers come from summary.json untouched; only the significance marks and repeat statistics are
-derived here, from the result records, with the functions in `evalkit.stats`.
+derived here, from the result records, with the functions in `evalkit.analysis.stats`.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..metrics import by_variant
-from ..stats import paired, repeat_stats
-from ..trials import LOWER_IS_BETTER, by_hyperparameter, case_outcomes, trials_table
+from ..analysis.metrics import by_variant
+from ..analysis.stats import paired, repeat_stats
+from ..analysis.trials import LOWER_IS_BETTER, by_hyperparameter, case_outcomes, trials_table
 from .charts import hyperparameter_chart, loss_chart
 
 ALPHA = 0.05
@@ -160,7 +160,7 @@ def pair_matrix(names: Sequence[str], pairs: Sequence[Mapping[str, Any]]) -> lis
 
 def trials_view(runs: Sequence[Any]) -> dict[str, Any] | None:
     """Trials (variants with `trial:` metadata) best-first by accuracy, each tested against the
-    best (evalkit.trials), with the union of their settings as columns and their loss curves."""
+    best (evalkit.analysis.trials), with the union of their settings as columns and their loss curves."""
     rows = trials_table([(run.path, run.summary, run.records) for run in runs])
     if not rows:
         return None

@@ -13,7 +13,7 @@ from .verdict import Verdict
 
 def final_answer(completion: Completion) -> str | None:
     """The text the user finally sees: after tool execution when the run executed tools
-    (`raw["final_answer"]`, see evalkit/execute.py), else the reply itself."""
+    (`raw["final_answer"]`, see evalkit/run/execute.py), else the reply itself."""
     raw = completion.raw
     if isinstance(raw, Mapping) and "trajectory" in raw:
         return raw.get("final_answer")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..cost import PricesSpec, TcoSpec
+from ..analysis.cost import PricesSpec, TcoSpec
 from ..gate.spec import GateSpec
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EvalkitError, InputError
-from .results import RESULTS, read_json
+from ..errors import EvalkitError, InputError
+from ..rundir.results import RESULTS, read_json
 
 RUN = "run.json"
 

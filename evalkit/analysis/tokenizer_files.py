@@ -18,7 +18,7 @@ from importlib import resources
 
 import tiktoken
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 

@@ -37,8 +37,8 @@ from typing import Any, Callable, Iterable, Mapping
 import tiktoken
 from tiktoken.model import encoding_name_for_model
 
-from .errors import ConfigError
-from .providers.base import ChatRequest
+from ..errors import ConfigError
+from ..providers.base import ChatRequest
 from .tokenizer_files import get_encoding
 
 TOKENS_PER_MESSAGE = 3

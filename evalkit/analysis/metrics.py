@@ -10,7 +10,7 @@ from itertools import combinations
 from statistics import mean
 from typing import Any, Iterable, Mapping
 
-from .scoring import VERDICTS
+from ..scoring import VERDICTS
 from .stats import case_pass_rates, paired, percentile, repeat_stats, wilson
 from .tokens import usage_check
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterable, Mapping
 
-from .errors import SuiteError
+from ..errors import SuiteError
 
 Tool = dict[str, Any]
 

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .errors import ConfigError, InputError
-from .results import read_json, read_results
+from ..errors import ConfigError, InputError
+from ..rundir.results import read_json, read_results
 
 if TYPE_CHECKING:
     import pandas

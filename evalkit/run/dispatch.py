@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import ProviderError
+from ..errors import ProviderError
 from .prepare import Prepared
-from .providers.base import Completion, Provider
+from ..providers.base import Completion, Provider
 from .ratelimit import RateLimiter
 
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Mapping, Sequence
 
 from .cost import PriceTable, default_prices, unit_price
-from .errors import InputError
+from ..errors import InputError
 from .metrics import RATES
 from .stats import McNemar, Rate, paired, wilson
 

@@ -17,8 +17,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import ConfigError
-from .providers.base import ChatRequest, Completion, ToolCall, Usage
+from ..errors import ConfigError
+from ..providers.base import ChatRequest, Completion, ToolCall, Usage
 
 FILENAME = "responses.sqlite"
 SCHEMA = """CREATE TABLE IF NOT EXISTS responses (

@@ -1,8 +1,8 @@
 """Run every variant over every case: prepare requests once, replay what the response cache holds,
-send the rest concurrently (evalkit/dispatch.py), score and append results in small batches off
+send the rest concurrently (evalkit/run/dispatch.py), score and append results in small batches off
 the request path, then summarise and render the report. A run directory can be resumed after a
-crash or Ctrl-C (evalkit/resume.py); `--batch` sends the requests through the Batch API instead
-(evalkit/batch.py)."""
+crash or Ctrl-C (evalkit/run/resume.py); `--batch` sends the requests through the Batch API instead
+(evalkit/run/batch.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,21 +16,21 @@ from typing import Any, Callable
 
 from .cache import ResponseCache, cacheable, endpoint_of, request_key
 from .dispatch import Job, Lane, Outcome, dispatch
-from .errors import ConfigError, SuiteError
-from .metrics import summarise
+from ..errors import ConfigError, SuiteError
+from ..analysis.metrics import summarise
 from .prepare import Prepared, prepare
 from .progress import Progress
 from .execute import executing_providers  # issue H: end-to-end mode
-from .providers import create_provider
-from .providers.base import ChatRequest, Completion, Provider
+from ..providers import create_provider
+from ..providers.base import ChatRequest, Completion, Provider
 from .ratelimit import RateLimiter
-from .results import FUNCTIONS, REPORT, SUMMARY, Result, ResultsWriter, expectation_json, read_results, write_json
+from ..rundir.results import FUNCTIONS, REPORT, SUMMARY, Result, ResultsWriter, expectation_json, read_results, write_json
 from .resume import (RUN, RunInterrupted, check_suite_unchanged, completed, repair_tail, results_path,
                      run_options_json, suite_sha)
-from .scoring import decide
-from .scoring.answer import judge_answer  # issue H: end-to-end mode
-from .suite.model import Suite, VariantSpec
-from .tokens import request_counter
+from ..scoring import decide
+from ..scoring.answer import judge_answer  # issue H: end-to-end mode
+from ..suite.model import Suite, VariantSpec
+from ..analysis.tokens import request_counter
 
 DEFAULT_CONCURRENCY = 16
 FLUSH_INTERVAL = 0.05  # seconds between batched writes: a kill loses at most this much finished work
@@ -45,10 +45,10 @@ class RunOptions:
     concurrency: int | None = None
     repeats: int | None = None
     progress: bool = True
-    cache: bool = True  # replay/store temperature-0 responses (evalkit/cache.py)
+    cache: bool = True  # replay/store temperature-0 responses (evalkit/run/cache.py)
     resume: bool = False  # `out` is an existing run directory to finish
-    batch: bool = False  # send through the Batch API (evalkit/batch.py)
-    cache_path: Path | None = None  # default: evalkit.cache.cache_dir()
+    batch: bool = False  # send through the Batch API (evalkit/run/batch.py)
+    cache_path: Path | None = None  # default: evalkit.run.cache.cache_dir()
 
 
 @dataclass
@@ -86,7 +86,7 @@ def token_counter(variant: VariantSpec, provider: Provider) -> Callable[[ChatReq
     own = getattr(provider, "count_prompt_tokens", None)
     if own is not None:
         return lambda request: {"prompt": own(request), "functions": None, "counter": "model"}
-    return request_counter(variant)  # tiktoken + OpenAI's prompt rules (evalkit/tokens.py)
+    return request_counter(variant)  # tiktoken + OpenAI's prompt rules (evalkit/analysis/tokens.py)
 
 
 def variant_info(variant: VariantSpec, batch: bool = False) -> dict[str, Any]:
@@ -284,7 +284,7 @@ def error_share(summary: dict[str, Any]) -> tuple[int, int]:
 
 def finish_run(run_dir: Path, order: list[str], info: dict[str, dict[str, Any]]) -> RunOutcome:
     """results.jsonl -> summary.json and report.html (also used to re-summarise a run)."""
-    from .report import render_report  # jinja2 import kept off the request path
+    from ..report import render_report  # jinja2 import kept off the request path
 
     records = read_results(run_dir)
     summary = summarise(records, info, order)

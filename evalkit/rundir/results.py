@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import InputError
-from .suite.model import AnyOf, Expectation
+from ..errors import InputError
+from ..suite.model import AnyOf, Expectation
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"

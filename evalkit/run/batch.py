@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from .dispatch import Job, Outcome
-from .errors import ConfigError, ProviderError
-from .providers.base import Provider
-from .providers.openai_compat import OpenAIProvider, is_azure, request_params, to_completion
-from .results import read_json, write_json
+from ..errors import ConfigError, ProviderError
+from ..providers.base import Provider
+from ..providers.openai_compat import OpenAIProvider, is_azure, request_params, to_completion
+from ..rundir.results import read_json, write_json
 
 BATCHES = "batches.json"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Literal, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import SuiteError
+from ..errors import SuiteError
 
 
 class _Strict(BaseModel):

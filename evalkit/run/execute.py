@@ -17,10 +17,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping
 
-from .errors import SuiteError
-from .providers.base import ChatRequest, Completion, Provider, ToolCall
-from .scoring.answer import step_verdict
-from .suite.model import Suite
+from ..errors import SuiteError
+from ..providers.base import ChatRequest, Completion, Provider, ToolCall
+from ..scoring.answer import step_verdict
+from ..suite.model import Suite
 
 MAX_STEPS = 5  # tool rounds per case before giving up on a final answer
 TOOL_TIMEOUT_S = 10.0  # a tools module may set TIMEOUT

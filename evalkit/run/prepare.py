@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .functions import apply_transform
-from .providers.base import ChatRequest
-from .suite.model import Case, Suite, VariantSpec
+from ..suite.functions import apply_transform
+from ..providers.base import ChatRequest
+from ..suite.model import Case, Suite, VariantSpec
 
 
 @dataclass(frozen=True)
