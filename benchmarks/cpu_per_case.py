@@ -24,13 +24,13 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000)
     a = p.parse_args()
     os.environ["BENCH_KEY"] = "sk-bench"
+    from evalkit.providers import create_provider
+    from evalkit.providers.openai_compat import to_completion
     from evalkit.run.cache import ResponseCache, request_key
     from evalkit.run.dispatch import Job, Outcome
     from evalkit.run.prepare import prepare
-    from evalkit.providers import create_provider
-    from evalkit.providers.openai_compat import to_completion
-    from evalkit.rundir.results import ResultsWriter
     from evalkit.run.runner import Recorder, token_counter
+    from evalkit.rundir.results import ResultsWriter
     from evalkit.suite import load_suite
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,9 +7,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from evalkit.analysis.tokens import count_request, encoding_for_variant
 from evalkit.run.prepare import prepare
 from evalkit.suite import load_suite
-from evalkit.analysis.tokens import count_request, encoding_for_variant
 
 SUITE = Path(__file__).resolve().parent.parent / "suites" / "stocks.yaml"
 

@@ -7,8 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from fakeserver import completion_body, last_user, text_reply, tool_reply, price_suite
+from fakeserver import completion_body, last_user, price_suite, text_reply, tool_reply
 
 
 class FakeBatchAPI:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fakeserver import FakeServer, text_reply, tool_reply
 
 from evalkit.interop.bfcl import expand_dict, import_bfcl, to_tool
 from evalkit.providers.base import Completion, ToolCall
 from evalkit.scoring import decide
 from evalkit.scoring.arguments import normalise_bfcl
 from evalkit.suite import AnyOf, load_suite
-from fakeserver import FakeServer, text_reply, tool_reply
 
 DATA = Path(__file__).parent / "data" / "bfcl"
 README = Path(__file__).parent.parent / "README.md"

@@ -2,9 +2,10 @@
 changes the key; temperature > 0 is never cached; --no-cache and `evalkit cache clear`."""
 import json
 
-from fakeserver import FakeServer, last_user, tool_reply, price_suite
-from evalkit.run.cache import ResponseCache, request_key
+from fakeserver import FakeServer, last_user, price_suite, tool_reply
+
 from evalkit.providers.base import ChatRequest, Completion, ToolCall, Usage
+from evalkit.run.cache import ResponseCache, request_key
 
 
 def answer(body, path):

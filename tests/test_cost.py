@@ -5,9 +5,19 @@ import json
 
 import pytest
 
+from evalkit.analysis.cost import (
+    BreakEven,
+    PricesSpec,
+    UnitPrice,
+    VariantCost,
+    break_even,
+    default_prices,
+    merge_prices,
+    requests_grid,
+    tco_series,
+    unit_price,
+)
 from evalkit.cli import main
-from evalkit.analysis.cost import (BreakEven, PricesSpec, UnitPrice, VariantCost, break_even, default_prices,
-                          merge_prices, requests_grid, tco_series, unit_price)
 from evalkit.errors import SuiteError
 from evalkit.suite.model import VariantSpec
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fakeserver import FakeServer, function_reply, last_user, text_reply, tool_reply
 
 from evalkit.scoring.answer import answer_error
 from evalkit.suite.model import Expectation
-from fakeserver import FakeServer, function_reply, last_user, text_reply, tool_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = object()  # reply with every tool result so far, as a model quoting its tools would

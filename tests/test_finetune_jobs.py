@@ -13,8 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.finetune.openai_jobs import (client_for, downsample, launch, parse_grid, parse_result_file,
-                                          read_job, wait)
+from evalkit.finetune.openai_jobs import (
+    client_for,
+    downsample,
+    launch,
+    parse_grid,
+    parse_result_file,
+    read_job,
+    wait,
+)
 from evalkit.finetune.trial_variants import add_variants
 from evalkit.suite import load_suite
 

@@ -4,13 +4,13 @@ import json
 import textwrap
 
 import pytest
+from fakeserver import FakeServer, last_user, tool_reply
 from junitparser import Failure, JUnitXml, Skipped
 
-from evalkit.gate.compare import drop_check, first_scored
-from evalkit.gate.spec import METRICS, GateSpec
 from evalkit.analysis.metrics import RATES, summarise
 from evalkit.analysis.stats import mcnemar_exact, wilson
-from fakeserver import FakeServer, last_user, tool_reply
+from evalkit.gate.compare import drop_check, first_scored
+from evalkit.suite.sections import METRICS, GateSpec
 
 
 def rec(case_id, verdict, variant="v", should_call=True, repeat=0, reason=""):
@@ -351,8 +351,8 @@ def test_the_example_workflow_uses_real_flags():
     import shlex
 
     import yaml
-
     from conftest import ROOT
+
     from evalkit.cli import build_parser
 
     steps = yaml.safe_load((ROOT / "docs" / "github-actions.yml").read_text())["jobs"]["eval"]["steps"]

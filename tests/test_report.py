@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fakeserver import FakeServer, last_user, text_reply, tool_reply
 
-from evalkit.cli import main
 from evalkit.analysis.metrics import summarise
+from evalkit.cli import main
 from evalkit.report import pct, render_report
 from evalkit.rundir.results import write_json
-from fakeserver import FakeServer, last_user, text_reply, tool_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from fakeserver import FakeServer, last_user, tool_reply, price_suite
+from fakeserver import FakeServer, last_user, price_suite, tool_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 60

@@ -3,7 +3,6 @@ import json
 import textwrap
 
 import pytest
-
 from fakeserver import FakeServer, function_reply, scripted, text_reply, tool_reply
 
 FUNCS = """\

@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
+from fakeserver import FakeServer, last_user, price_suite, tool_reply
 
-from fakeserver import FakeServer, last_user, tool_reply, price_suite
-from evalkit.run.ratelimit import RateLimiter, RetryBudget
+from evalkit.providers.ratelimit import RateLimiter, RetryBudget
 
 N = 60
 

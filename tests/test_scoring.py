@@ -6,7 +6,7 @@ import pytest
 from evalkit.providers.base import Completion, ToolCall
 from evalkit.scoring import decide
 from evalkit.scoring.arguments import arguments_error, same
-from evalkit.suite.model import AnyOf, ExpectedCall, Expectation
+from evalkit.suite.model import AnyOf, Expectation, ExpectedCall
 
 FUNCS = [
     {"type": "function", "function": {"name": "get_price", "parameters": {

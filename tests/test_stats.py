@@ -4,8 +4,16 @@ from math import comb
 
 import pytest
 
-from evalkit.analysis.stats import (case_pass_rates, mcnemar_exact, paired, pass_at_k, pass_hat_k, percentile,
-                           repeat_stats, wilson)
+from evalkit.analysis.stats import (
+    case_pass_rates,
+    mcnemar_exact,
+    paired,
+    pass_at_k,
+    pass_hat_k,
+    percentile,
+    repeat_stats,
+    wilson,
+)
 
 
 # Newcombe (1998), Statistics in Medicine 17:857, Table I, method 3 (Wilson score, no correction).

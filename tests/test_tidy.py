@@ -6,9 +6,9 @@ import sys
 
 import pandas
 import pytest
+from fakeserver import FakeServer, scripted, text_reply, tool_reply
 
 import evalkit
-from fakeserver import FakeServer, scripted, text_reply, tool_reply
 
 SUITE = """\
 name: tidy

@@ -13,12 +13,19 @@ import tiktoken.load
 import tiktoken.registry
 
 from evalkit.analysis import tokenizer_files
+from evalkit.analysis.tokens import (
+    count_request,
+    encoding_for,
+    encoding_for_variant,
+    encoding_name,
+    render_functions,
+    request_counter,
+    usage_check,
+)
 from evalkit.errors import ConfigError
-from evalkit.suite.functions import shorten, to_tools
 from evalkit.providers.base import ChatRequest
+from evalkit.suite.functions import shorten, to_tools
 from evalkit.suite.model import VariantSpec
-from evalkit.analysis.tokens import (count_request, encoding_for, encoding_for_variant, encoding_name,
-                            render_functions, request_counter, usage_check)
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "token_vectors.json").read_text())
 

@@ -3,12 +3,11 @@ import json
 import shutil
 
 import pytest
-
 from fakeserver import FakeServer, last_user, text_reply, tool_reply
 
+from evalkit.analysis.trials import by_hyperparameter, case_outcomes, trials_table
 from evalkit.cli import main
 from evalkit.rundir.results import SUMMARY, read_json, read_results
-from evalkit.analysis.trials import by_hyperparameter, case_outcomes, trials_table
 
 REAL = {"Microsoft now?": "MSFT", "Apple now?": "AAPL", "Tesla now?": "TSLA", "Nvidia now?": "NVDA",
         "IBM now?": "IBM"}

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SuiteError
+from ..suite.sections import PricesSpec, TcoSpec
 
 
 class _Strict(BaseModel):
@@ -43,28 +44,6 @@ class PriceTable(_Strict):
     date: str
     currency: str = "USD"
     models: dict[str, ModelPrice]
-
-
-class PricesSpec(_Strict):
-    """A suite's `prices:`: per model, the fields to replace (a new model needs input and output)."""
-
-    source: str | None = None
-    date: str | None = None
-    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-
-class TcoSpec(_Strict):
-    """A suite's `tco:`: which variants to compare and the fixed-cost assumptions."""
-
-    baseline: str | None = None  # default: the first variant that is not fine-tuned
-    candidate: str | None = None  # default: the first fine-tuned variant
-    training_tokens: int | None = Field(default=None, ge=0)  # tokens in the file x epochs
-    training_file: str | None = None  # fine-tuning JSONL, relative to the suite
-    n_epochs: int | None = Field(default=None, ge=1)
-    amortize_days: float = Field(default=30.0, gt=0)
-    hosting_hours_per_day: float = Field(default=24.0, ge=0, le=24)
-    completion_tokens: float | None = Field(default=None, ge=0)  # per request, when no run says
-    requests_per_day: list[float] | None = None
 
 
 def default_prices() -> PriceTable:

@@ -13,8 +13,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping, Sequence
 
-from .cost import PriceTable, default_prices, unit_price
 from ..errors import InputError
+from .cost import PriceTable, default_prices, unit_price
 from .metrics import RATES
 from .stats import McNemar, Rate, paired, wilson
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.cost import CostReport, suite_costs
+from ..analysis.table import render_table
 from ..errors import InputError
+from ..run.prepare import token_summary
 from ..rundir.results import SUMMARY, read_json
 from ..suite import load_suite
-from .table import render_table
-from .tokens import token_summary
 
 HELP = """\
 Price every variant: cost per request and per 1,000 requests (prompt tokens x input price +

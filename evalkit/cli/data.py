@@ -5,12 +5,19 @@ import argparse
 from pathlib import Path
 
 from ..analysis.cost import default_prices
-from ..data import check_examples, estimate, read_examples, read_valid_examples, shorten_examples, training_price
+from ..analysis.tokens import count_training_example, encoding_for
+from ..data import (
+    check_examples,
+    estimate,
+    read_examples,
+    read_valid_examples,
+    shorten_examples,
+    training_price,
+)
 from ..data.estimate import MAX_TOKENS_PER_EXAMPLE, epochs_rule
 from ..data.shorten import write_jsonl
 from ..errors import InputError
 from ..suite import load_suite
-from ..analysis.tokens import count_training_example, encoding_for
 
 HELP = """\
 Fine-tuning training data (the OpenAI chat fine-tuning JSONL format: one {"messages": [...],

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InputError
 from ..analysis.metrics import summarise
+from ..errors import InputError
 from ..report import open_run, render_report
 from ..rundir.results import SUMMARY, read_json, read_results
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..analysis.table import summary_table
+from ..gate.check import gate_runs
 from ..gate.inputs import load_run
 from ..run.resume import resume_plan
 from ..run.runner import DEFAULT_MAX_ERROR_RATE, RunOptions, error_share, run_suite
 from ..suite import load_suite
-from .gate import gate_runs
-from .table import summary_table
 
 HELP = """\
 Run every variant of SUITE over every case, score each response and write a run directory:
@@ -75,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline:
         load_run(args.baseline)  # a bad baseline fails before the run, not after it
     outcome = run_suite(suite, options)
+    from ..report import (
+        write_report,  # jinja2 is imported only once the requests are done
+    )
+
+    write_report(outcome.run_dir, outcome.summary, outcome.results)
     print(summary_table(outcome.summary))
     print(f"\nrun directory: {outcome.run_dir}")
     print(f"report:        {outcome.run_dir / 'report.html'}")

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from statistics import mean
 from typing import Any
 
-from ..run.prepare import prepare
+from ..analysis.table import render_table
+from ..run.prepare import token_summary
 from ..suite import load_suite
-from ..analysis.tokens import VariantTokens, count_prepared
-from .table import render_table
 
 HELP = """\
 Count, without calling any model, the prompt tokens of every request SUITE would send: per
@@ -25,36 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("suite", metavar="SUITE", help="suite YAML file")
     p.add_argument("--json", action="store_true", help="print JSON (with per-case counts) instead of a table")
     p.set_defaults(func=run)
-
-
-def reference_variant(suite: Any, counted: dict[str, VariantTokens]) -> str | None:
-    """The first countable variant sending the full definitions: what reductions are against."""
-    for v in suite.variants:
-        if v.functions == "full" and counted.get(v.name) and counted[v.name].encoding:
-            return v.name
-    return None
-
-
-def token_summary(suite: Any) -> dict[str, Any]:
-    """Per variant: encoding, function tokens, prompt mean/min/max, reduction, per-case counts."""
-    counted = count_prepared(prepare(suite, list(suite.variants), list(suite.cases)))
-    ref = reference_variant(suite, counted)
-    ref_mean = mean(counted[ref].prompt.values()) if ref and counted[ref].prompt else None
-    variants = {}
-    for v in suite.variants:
-        c = counted.get(v.name)
-        row: dict[str, Any] = {"functions": v.functions, "model": v.model,
-                               "encoding": c.encoding if c else None}
-        if c is None or not c.prompt:
-            row["reason"] = c.reason if c else "no cases"
-        else:
-            prompts = list(c.prompt.values())
-            row |= {"function_tokens": mean(c.functions.values()), "prompt_mean": mean(prompts),
-                    "prompt_min": min(prompts), "prompt_max": max(prompts),
-                    "reduction": None if ref_mean is None else 1 - mean(prompts) / ref_mean,
-                    "cases": c.prompt}
-        variants[v.name] = row
-    return {"suite": suite.name, "reference": ref, "n_cases": len(suite.cases), "variants": variants}
 
 
 def _num(x: float | None) -> str:

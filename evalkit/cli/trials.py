@@ -6,11 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..analysis.stats import Rate
+from ..analysis.table import render_table
+from ..analysis.trials import (
+    CURVE_KEY,
+    TrialRow,
+    by_hyperparameter,
+    row_json,
+    trials_table,
+)
 from ..errors import InputError
 from ..rundir.results import SUMMARY, read_json, read_results
-from ..analysis.stats import Rate
-from ..analysis.trials import CURVE_KEY, TrialRow, by_hyperparameter, row_json, trials_table
-from .table import render_table
 
 USAGE = """\
 evalkit trials RUN_DIR [RUN_DIR ...] [--metric M] [--all] [--json]

@@ -15,8 +15,8 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from ..analysis.cost import is_fine_tuned
 from ..errors import InputError
-from ..suite.functions import apply_transform
 from ..scoring.arguments import arguments_error, parse_arguments
+from ..suite.functions import apply_transform
 from ..suite.model import Suite, VariantSpec
 from .examples import Example, Unparsed, canonical, definitions, line_ranges
 

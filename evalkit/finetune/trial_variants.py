@@ -15,7 +15,15 @@ import yaml
 from ..errors import InputError, SuiteError
 from ..suite import load_suite
 from ..suite.model import VariantSpec
-from .openai_jobs import Checkpoint, Job, append_trials_file, downsample, launch, read_job, wait
+from .openai_jobs import (
+    Checkpoint,
+    Job,
+    append_trials_file,
+    downsample,
+    launch,
+    read_job,
+    wait,
+)
 
 
 def _leaves_end(node: yaml.Node) -> yaml.Mark:

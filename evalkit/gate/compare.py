@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
-from ..errors import InputError
 from ..analysis.metrics import RATES, by_variant, variant_metrics
 from ..analysis.stats import McNemar, Rate, paired, wilson
+from ..errors import InputError
+from ..suite.sections import LOWER_IS_BETTER, GateSpec
 from .inputs import RunRecords
-from .spec import LOWER_IS_BETTER, GateSpec
 
 EPSILON = 1e-9  # a drop of exactly max_drop is within the limit, float noise aside
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..cli.table import render_table
 from ..analysis.stats import Rate
+from ..analysis.table import render_table
 from .compare import Check, GateResult, VariantGate, pct
 
 MAX_LISTED = 20  # regressed cases listed per variant in text and markdown (JUnit lists all)

@@ -1,57 +1,12 @@
-"""Gate thresholds: the suite's `gate:` section, overridden by command-line flags.
-
-Only pydantic is imported here: the suite model embeds `GateSpec`.
-"""
+"""Gate thresholds: the suite's `gate:` section (suite/sections.py), overridden by command-line flags."""
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from ..errors import InputError
-
-# The per-variant rates of summary.json that can be gated (metrics.RATES, kept in step by a test).
-METRICS = ("accuracy", "call_accuracy", "refusal_accuracy", "hallucination_rate",
-           "over_refusal_rate", "name_accuracy")
-# For these a rise is the regression.
-LOWER_IS_BETTER = frozenset({"hallucination_rate", "over_refusal_rate"})
-
-
-def _known_metric(name: str) -> str:
-    if name not in METRICS:
-        raise ValueError(f"unknown metric '{name}' (one of: {', '.join(METRICS)})")
-    return name
-
-
-class GateSpec(BaseModel):
-    """When a run fails against its baseline.
-
-    A gated metric fails when it worsens by more than `max_drop` (a fraction: 0.05 = 5 points)
-    AND an exact McNemar test on the shared cases gives p < `alpha`. `min`/`max` are absolute
-    bounds on the run's own value, baseline or not.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
-    max_drop: float = Field(default=0.05, ge=0, le=1)
-    alpha: float = Field(default=0.05, gt=0, lt=1)
-    min: dict[str, float] = Field(default_factory=dict)
-    max: dict[str, float] = Field(default_factory=dict)
-
-    @field_validator("metrics")
-    @classmethod
-    def _metrics(cls, v: list[str]) -> list[str]:
-        return [_known_metric(m) for m in v]
-
-    @field_validator("min", "max")
-    @classmethod
-    def _bounds(cls, v: dict[str, float]) -> dict[str, float]:
-        for name, value in v.items():
-            _known_metric(name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"bound for '{name}' must be a rate between 0 and 1, got {value}")
-        return v
+from ..suite.sections import GateSpec
 
 
 def parse_bounds(items: Iterable[str] | None, flag: str) -> dict[str, float]:

@@ -25,8 +25,8 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
-from ..jsonl import read_jsonl
 from ..errors import InputError
+from ..jsonl import read_jsonl
 from ..scoring.arguments import normalise_bfcl
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",

@@ -2,7 +2,7 @@
 
 Both wire formats: `tools`/`tool_calls` and the legacy `functions`/`function_call`. Retries and
 timeouts are openai-python's own (it honours retry-after / retry-after-ms); we only pass its options
-through, plus a run-wide retry budget it obeys (evalkit/run/ratelimit.py).
+through, plus a run-wide retry budget it obeys (evalkit/providers/ratelimit.py).
 
 The hot path is kept lean without leaving openai-python: the request goes through the client's
 public `post()` (same URL building, Azure deployment paths, headers, retries and status errors as
@@ -25,9 +25,9 @@ import openai
 from ..errors import ConfigError, ProviderError
 from ..suite.functions import to_legacy_functions
 from ..suite.model import VariantSpec
-from ..run.ratelimit import RetryBudget, budget_hooks
 from .base import ChatRequest, Completion, ToolCall, Usage
 from .http_transport import httpx, lean_http_client
+from .ratelimit import RetryBudget, budget_hooks
 
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_TIMEOUT = 60.0

@@ -14,14 +14,24 @@ from typing import Any, Mapping, Sequence, Union
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from ..rundir.results import REPORT
 from ..scoring import VERDICTS
 from .cases import case_payload, script_json
 from .charts import PALETTE, interval_bar, verdict_bars
 from .costs import CostView, cost_view
 from .runs import Comparison, Run, combine, open_run
-from .view import RATES, headline, min_discordant, p_text, pair_matrix, repeats, trials_view, verdict_sentence
+from .view import (
+    RATES,
+    headline,
+    min_discordant,
+    p_text,
+    pair_matrix,
+    repeats,
+    trials_view,
+    verdict_sentence,
+)
 
-__all__ = ["render_report", "Run", "open_run", "combine"]
+__all__ = ["render_report", "write_report", "Run", "open_run", "combine"]
 
 RunInput = Union[Run, tuple[Path, Mapping[str, Any], Sequence[Mapping[str, Any]]]]
 
@@ -89,3 +99,10 @@ def render_report(runs: Sequence[RunInput]) -> str:
         n_cases=len(payload["cases"]), n_results=len(comparison.records),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         data=script_json(payload), css=_asset("report.css"), js=_asset("report.js"))
+
+
+def write_report(run_dir: Path, summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> Path:
+    """Render one finished run into its own report.html."""
+    path = run_dir / REPORT
+    path.write_text(render_report([(run_dir, summary, records)]), encoding="utf-8")
+    return path

@@ -12,7 +12,12 @@ from typing import Any, Mapping, Sequence
 
 from ..analysis.metrics import by_variant
 from ..analysis.stats import paired, repeat_stats
-from ..analysis.trials import LOWER_IS_BETTER, by_hyperparameter, case_outcomes, trials_table
+from ..analysis.trials import (
+    LOWER_IS_BETTER,
+    by_hyperparameter,
+    case_outcomes,
+    trials_table,
+)
 from .charts import hyperparameter_chart, loss_chart
 
 ALPHA = 0.05

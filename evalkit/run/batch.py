@@ -17,11 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .dispatch import Job, Outcome
 from ..errors import ConfigError, ProviderError
 from ..providers.base import Provider
-from ..providers.openai_compat import OpenAIProvider, is_azure, request_params, to_completion
+from ..providers.openai_compat import (
+    OpenAIProvider,
+    is_azure,
+    request_params,
+    to_completion,
+)
 from ..rundir.results import read_json, write_json
+from .dispatch import Job, Outcome
 
 BATCHES = "batches.json"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import ProviderError
-from .prepare import Prepared
 from ..providers.base import Completion, Provider
-from .ratelimit import RateLimiter
+from ..providers.ratelimit import RateLimiter
+from .prepare import Prepared
 
 
 @dataclass(frozen=True)

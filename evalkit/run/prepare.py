@@ -6,10 +6,12 @@ the variant's transform of them is what is sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import mean
 from typing import Any
 
-from ..suite.functions import apply_transform
+from ..analysis.tokens import VariantTokens, count_prepared
 from ..providers.base import ChatRequest
+from ..suite.functions import apply_transform
 from ..suite.model import Case, Suite, VariantSpec
 
 
@@ -42,3 +44,33 @@ def prepare(suite: Suite, variants: list[VariantSpec], cases: list[Case]) -> lis
                 memo[key] = apply_transform(full, variant.functions, suite.spec.transforms)
             out.append(Prepared(case, variant, _request(variant, case, memo[key]), full))
     return out
+
+
+def reference_variant(suite: Any, counted: dict[str, VariantTokens]) -> str | None:
+    """The first countable variant sending the full definitions: what reductions are against."""
+    for v in suite.variants:
+        if v.functions == "full" and counted.get(v.name) and counted[v.name].encoding:
+            return v.name
+    return None
+
+
+def token_summary(suite: Any) -> dict[str, Any]:
+    """Per variant: encoding, function tokens, prompt mean/min/max, reduction, per-case counts."""
+    counted = count_prepared(prepare(suite, list(suite.variants), list(suite.cases)))
+    ref = reference_variant(suite, counted)
+    ref_mean = mean(counted[ref].prompt.values()) if ref and counted[ref].prompt else None
+    variants = {}
+    for v in suite.variants:
+        c = counted.get(v.name)
+        row: dict[str, Any] = {"functions": v.functions, "model": v.model,
+                               "encoding": c.encoding if c else None}
+        if c is None or not c.prompt:
+            row["reason"] = c.reason if c else "no cases"
+        else:
+            prompts = list(c.prompt.values())
+            row |= {"function_tokens": mean(c.functions.values()), "prompt_mean": mean(prompts),
+                    "prompt_min": min(prompts), "prompt_max": max(prompts),
+                    "reduction": None if ref_mean is None else 1 - mean(prompts) / ref_mean,
+                    "cases": c.prompt}
+        variants[v.name] = row
+    return {"suite": suite.name, "reference": ref, "n_cases": len(suite.cases), "variants": variants}

@@ -14,23 +14,39 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .cache import ResponseCache, cacheable, endpoint_of, request_key
-from .dispatch import Job, Lane, Outcome, dispatch
-from ..errors import ConfigError, SuiteError
 from ..analysis.metrics import summarise
-from .prepare import Prepared, prepare
-from .progress import Progress
-from .execute import executing_providers  # issue H: end-to-end mode
+from ..analysis.tokens import request_counter
+from ..errors import ConfigError, SuiteError
 from ..providers import create_provider
 from ..providers.base import ChatRequest, Completion, Provider
-from .ratelimit import RateLimiter
-from ..rundir.results import FUNCTIONS, REPORT, SUMMARY, Result, ResultsWriter, expectation_json, read_results, write_json
-from .resume import (RUN, RunInterrupted, check_suite_unchanged, completed, repair_tail, results_path,
-                     run_options_json, suite_sha)
+from ..providers.ratelimit import RateLimiter
+from ..rundir.results import (
+    FUNCTIONS,
+    SUMMARY,
+    Result,
+    ResultsWriter,
+    expectation_json,
+    read_results,
+    write_json,
+)
 from ..scoring import decide
 from ..scoring.answer import judge_answer  # issue H: end-to-end mode
 from ..suite.model import Suite, VariantSpec
-from ..analysis.tokens import request_counter
+from .cache import ResponseCache, cacheable, endpoint_of, request_key
+from .dispatch import Job, Lane, Outcome, dispatch
+from .execute import executing_providers  # issue H: end-to-end mode
+from .prepare import Prepared, prepare
+from .progress import Progress
+from .resume import (
+    RUN,
+    RunInterrupted,
+    check_suite_unchanged,
+    completed,
+    repair_tail,
+    results_path,
+    run_options_json,
+    suite_sha,
+)
 
 DEFAULT_CONCURRENCY = 16
 FLUSH_INTERVAL = 0.05  # seconds between batched writes: a kill loses at most this much finished work
@@ -283,11 +299,9 @@ def error_share(summary: dict[str, Any]) -> tuple[int, int]:
 
 
 def finish_run(run_dir: Path, order: list[str], info: dict[str, dict[str, Any]]) -> RunOutcome:
-    """results.jsonl -> summary.json and report.html (also used to re-summarise a run)."""
-    from ..report import render_report  # jinja2 import kept off the request path
-
+    """results.jsonl -> summary.json (also used to re-summarise a run). The report is rendered by
+    the caller (`evalkit.report.write_report`), which keeps jinja2 off the run's import path."""
     records = read_results(run_dir)
     summary = summarise(records, info, order)
     write_json(run_dir / SUMMARY, summary)
-    (run_dir / REPORT).write_text(render_report([(run_dir, summary, records)]), encoding="utf-8")
     return RunOutcome(run_dir, summary, records)

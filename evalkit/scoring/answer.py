@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from ..providers.base import Completion
 from ..suite.model import Expectation
+from ..types import Completion
 from .arguments import arguments_error, parse_arguments
 from .verdict import Verdict
 

@@ -5,8 +5,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ..providers.base import Completion
-from ..suite.model import ExpectedCall, Expectation
+from ..suite.model import Expectation, ExpectedCall
+from ..types import Completion
 from .arguments import arguments_error, parse_arguments
 
 VERDICTS = ("correct", "wrong_function", "wrong_arguments", "invalid_arguments", "wrong_call_count",

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
-from .model import AnyOf, ExpectedCall, ExpectedCallSpec, Expectation, ExpectSpec
+from .model import AnyOf, Expectation, ExpectedCall, ExpectedCallSpec, ExpectSpec
 
 
 class ExpectError(ValueError):

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from ..errors import SuiteError
 from ..jsonl import read_jsonl
-from .functions import apply_transform, to_tools
 from .expect import ExpectError, expect_from_assistant, parse_expect
+from .functions import apply_transform, to_tools
 from .model import AnyOf, Case, CaseSpec, Expectation, Suite, SuiteSpec
 from .yamlmap import dotted, line_of, load_yaml_with_lines
 

@@ -11,8 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..analysis.cost import PricesSpec, TcoSpec
-from ..gate.spec import GateSpec
+from .sections import GateSpec, PricesSpec, TcoSpec
 
 
 class _Strict(BaseModel):

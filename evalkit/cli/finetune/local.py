@@ -1,6 +1,6 @@
 """The `--local` flavour of `evalkit finetune`: LoRA fine-tuning on this machine's CPU.
 
-`add_arguments(parser)` adds the local flags to the `finetune` parser (evalkit/cli/finetune.py,
+`add_arguments(parser)` adds the local flags to the `finetune` parser (evalkit/cli/finetune/__init__.py,
 which also owns SUITE, --train, --validation, --model and --seed); `run(args)` trains.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pathlib
 import sys
 from typing import Any
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 HELP = """\
 --local trains a LoRA adapter on this CPU with peft instead of launching hosted jobs. Base model:
@@ -49,7 +49,7 @@ def _base_model(args: argparse.Namespace) -> tuple[str | None, pathlib.Path]:
     if args.variant:
         if not args.suite:
             raise ConfigError("--variant needs the SUITE argument")
-        from ..suite import load_suite
+        from ...suite import load_suite
 
         suite = load_suite(str(args.suite))
         variant = next((v for v in suite.variants if v.name == args.variant), None)
@@ -66,7 +66,7 @@ def _base_model(args: argparse.Namespace) -> tuple[str | None, pathlib.Path]:
 def run(args: argparse.Namespace) -> int:
     if not args.output:
         raise ConfigError("--local needs -o/--output OUT_DIR for the adapter")
-    from ..finetune.local import Hyperparameters, print_progress, train_lora
+    from ...finetune.local import Hyperparameters, print_progress, train_lora
 
     model, base_dir = _base_model(args)
     if args.threads:

@@ -2,7 +2,7 @@
 
 Hosted (OpenAI / Azure OpenAI): one job per --grid point, job ids recorded in SUITE's trials
 file (<suite>.trials.json), --wait to poll and add the fine-tuned models as trial variants.
-Local (--local): a LoRA adapter trained here on the CPU (evalkit/cli/finetune_local.py).
+Local (--local): a LoRA adapter trained here on the CPU (evalkit/cli/finetune/local.py).
 """
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data import check_examples, read_examples
-from ..errors import InputError
-from ..suite import load_suite
-from .finetune_local import add_arguments as add_local_arguments
-from .finetune_local import run as run_local
+from ...data import check_examples, read_examples
+from ...errors import InputError
+from ...suite import load_suite
+from .local import add_arguments as add_local_arguments
+from .local import run as run_local
 
 HELP = """\
 Fine-tune and add the results to SUITE as trial variants.
@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         return run_local(args)
     if args.suite is None:
         raise InputError(None, "hosted fine-tuning needs the SUITE argument (or --local)", field="SUITE")
-    from ..finetune.openai_jobs import client_for, parse_grid
-    from ..finetune.trial_variants import finetune_grid
+    from ...finetune.openai_jobs import client_for, parse_grid
+    from ...finetune.trial_variants import finetune_grid
 
     grid = parse_grid(args.grid)
     if args.poll < 0:

@@ -1,0 +1,31 @@
+"""Imports run one way: the layers contract in pyproject.toml ([tool.importlinter]) holds."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_layers_contract_is_kept():
+    exe = shutil.which("lint-imports")
+    if exe is None:
+        pytest.fail("lint-imports not installed: pip install -e '.[test]'")
+    done = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "pipeline layers KEPT" in done.stdout
+
+
+def test_no_cli_module_imports_another():
+    done = subprocess.run([shutil.which("lint-imports") or "lint-imports"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert "each command module stands alone KEPT" in done.stdout, done.stdout[-3000:]
+
+
+def test_import_evalkit_pulls_in_no_heavy_module():
+    code = ("import sys, evalkit; heavy = [m for m in ('openai', 'pandas', 'jinja2', 'scipy', 'torch') "
+            "if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr
