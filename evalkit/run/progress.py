@@ -16,6 +16,7 @@ class Progress:
         self.done = 0
         self.verdicts: Counter[str] = Counter()
         self._last = 0.0
+        self._drawn = False  # a line is on the terminal, to be ended by close()
         self._interval = min_interval if self.tty else 10.0
 
     def advance(self, verdict: str | None = None, n: int = 1) -> None:
@@ -42,11 +43,15 @@ class Progress:
                 f"eta {eta:.0f}s  correct {ok}" + (f"  errors {errs}" if errs else ""))
         if self.tty:
             self.stream.write("\r" + line + "\033[K")
+            self._drawn = True
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.tty and time.monotonic() - self.start >= 2.0:
+        """End the redrawn line, so what is printed next starts on its own line; the decision
+        is whether a line was drawn, not how long the run took."""
+        if self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+            self._drawn = False

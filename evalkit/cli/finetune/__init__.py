@@ -19,8 +19,10 @@ from .local import run as run_local
 HELP = """\
 Fine-tune and add the results to SUITE as trial variants.
 
-Hosted (OpenAI, or --provider azure): checks FILE against the suite (`evalkit data check`),
-uploads it (files.create, purpose fine-tune), creates one supervised job per --grid point, e.g.
+Hosted (OpenAI, or --provider azure): checks FILE against the suite (`evalkit data check`;
+--variant names the variant whose definitions training must match when the suite has no
+fine-tuned variant yet), uploads it (files.create, purpose fine-tune), creates one supervised
+job per --grid point, e.g.
   --grid n_epochs=2,3 learning_rate_multiplier=0.5,1,2      (6 jobs)
 and records the job ids in SUITE's trials file (<suite>.trials.json). With --wait it polls until
 every job is done and adds each fine-tuned model (and with --checkpoints each checkpoint) as a
@@ -54,16 +56,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def check_training(train: Path, suite_path: Path) -> None:
+def check_training(train: Path, suite_path: Path, variant: str | None = None) -> None:
     """Refuse to pay for a job on data the check rejects (e.g. definitions that differ from the
-    ones the fine-tuned variant will send)."""
+    ones the fine-tuned variant will send; `variant` names it when the suite has none yet)."""
     examples, unparsed = read_examples(train)
-    report = check_examples(examples, unparsed, load_suite(suite_path))
+    report = check_examples(examples, unparsed, load_suite(suite_path), variant)
     errors = [p for p in report.problems if p.level == "error"]
     if errors:
         first = errors[0]
+        also = f" --variant {variant}" if variant else ""
         raise InputError(str(train), f"{len(errors)} error(s) in the training data, first: {first.message} "
-                         f"(see `evalkit data check {train} --suite {suite_path}`; --no-check to launch anyway)",
+                         f"(see `evalkit data check {train} --suite {suite_path}{also}`; --no-check to launch "
+                         "anyway)",
                          line=first.line)
 
 
@@ -83,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and not path.is_file():
             raise InputError(str(path), "file not found")
     if not args.no_check:
-        check_training(args.train, args.suite)
+        check_training(args.train, args.suite, args.variant)
     trials_file, record, imported = finetune_grid(
         lambda: client_for(args.provider), args.suite, args.train, args.validation, grid, model=args.model,
         suffix=args.suffix, seed=args.seed, wait_for_jobs=args.wait, poll=args.poll, timeout=args.timeout,
