@@ -37,6 +37,7 @@ class ModelPrice(_Strict):
     output: float = Field(ge=0)  # USD per 1M completion tokens
     cached_input: float | None = Field(default=None, ge=0)
     fine_tuned: FineTunedPrice | None = None
+    source: str | None = None  # the page this price is from, when not the table's main source
 
 
 class PriceTable(_Strict):
@@ -49,6 +50,13 @@ class PriceTable(_Strict):
 def default_prices() -> PriceTable:
     text = (resources.files("evalkit") / "prices.yaml").read_text(encoding="utf-8")
     return PriceTable.model_validate(yaml.safe_load(text))
+
+
+def price_source(table: PriceTable, key: str) -> str:
+    """Where the price under `key` (a `UnitPrice.key`) is published: the model's own `source:`,
+    else the table's first source."""
+    model = table.models.get(key.removesuffix(" (fine-tuned)"))
+    return (model.source if model and model.source else table.source.split(" (")[0]).strip()
 
 
 def merge_prices(base: PriceTable, override: PricesSpec | None, where: str | None = None) -> PriceTable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..analysis.cost import default_prices
+from ..analysis.cost import default_prices, price_source
 from ..analysis.tokens import count_training_example, encoding_for
 from ..data import (
     check_examples,
@@ -47,13 +47,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("file", type=Path, metavar="FILE")
     s.add_argument("--suite", type=Path, metavar="SUITE", required=True)
     s.add_argument("--functions", default="short", metavar="NAME", help="full, short or a suite transform (default short)")
-    s.add_argument("-o", "--output", type=Path, metavar="OUT", required=True)
+    s.add_argument("-o", "--out", "--output", dest="output", type=Path, metavar="OUT", required=True,
+                   help="training JSONL to write (--output is the old spelling)")
     s.set_defaults(func=run_shorten)
     e = cmds.add_parser("estimate", help="tokens, epochs, billed tokens and training cost")
     e.add_argument("file", type=Path, metavar="FILE")
     e.add_argument("--model", required=True, metavar="M", help="the base model to fine-tune (tokenizer and price)")
     e.add_argument("--epochs", type=int, metavar="N", help="epochs (default: the API's rule for the file's size)")
-    e.add_argument("--provider", metavar="P", help="price as this provider (e.g. azure)")
+    e.add_argument("--provider", choices=["openai", "azure"], default="openai",
+                   help="price as this provider's list price (default openai)")
     e.set_defaults(func=run_estimate)
 
 
@@ -107,5 +109,5 @@ def run_estimate(args: argparse.Namespace) -> int:
         print(f"training cost    unknown: no training price for '{args.model}' in evalkit/prices.yaml")
     else:
         print(f"training cost    ${est.cost:,.2f}  ({est.price_key}: ${est.price_per_1m:.2f} per 1M trained "
-              f"tokens; prices of {prices.date}, {prices.source.split(' (')[0]})")
+              f"tokens; prices of {prices.date}, {price_source(prices, est.price_key)})")
     return 0

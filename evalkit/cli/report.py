@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="(re)render the HTML report of one or more runs", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
-    p.add_argument("-o", "--output", type=Path, metavar="FILE",
+    p.add_argument("-o", "--out", "--output", dest="output", type=Path, metavar="FILE",
                    help="output file (default: RUN_DIR/report.html for one run, ./report.html for several)")
     p.set_defaults(func=run)
 

@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     --validation, --model and --seed)."""
     g = p.add_argument_group("local LoRA training (--local)", HELP)
     g.add_argument("--local", action="store_true", help="train a LoRA adapter here, on the CPU")
-    g.add_argument("-o", "--output", metavar="OUT_DIR", help="where the adapter and its logs go")
+    g.add_argument("-o", "--out", "--output", dest="output", metavar="OUT_DIR",
+                   help="where the adapter and its logs go (--output is the old spelling)")
     g.add_argument("--variant", metavar="NAME", help="take the base model from this local suite variant")
     g.add_argument("--n-epochs", type=int, default=3)
     g.add_argument("--learning-rate-multiplier", type=float, default=1.0, help="x 2e-4 (default 1.0)")
@@ -65,7 +66,7 @@ def _base_model(args: argparse.Namespace) -> tuple[str | None, pathlib.Path]:
 
 def run(args: argparse.Namespace) -> int:
     if not args.output:
-        raise ConfigError("--local needs -o/--output OUT_DIR for the adapter")
+        raise ConfigError("--local needs -o/--out OUT_DIR for the adapter")
     from ...finetune.local import Hyperparameters, print_progress, train_lora
 
     model, base_dir = _base_model(args)
