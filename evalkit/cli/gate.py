@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from ..gate.check import gate_runs
+from ..gate.check import dumps, emit, gate_result, result_json
 from ..gate.spec import parse_bounds
 from ..suite.sections import METRICS
 
@@ -17,7 +18,15 @@ shared cases gives p < --alpha: a 10-case suite losing one case is noise, not a 
 --min/--max are absolute bounds on the run's own value. Defaults come from the suite's `gate:`
 section (found through run.json, or --suite), then the flags override them.
 
-Exit codes: 0 pass, 1 regression, 2 bad input (missing run, mismatched suites, corrupt files)."""
+The run must cover the baseline: a variant or case of the baseline missing from RUN_DIR, or
+fewer results recorded than the run planned (an interrupted run), fails with reason
+"incomplete"; --allow-partial gates what is there instead.
+
+--json prints the verdict, its reason and every check as JSON on stdout (the text goes to
+stderr). PASS/FAIL are coloured on a terminal unless NO_COLOR is set.
+
+Exit codes: 0 pass, 1 regression or incomplete run, 2 bad input (missing run, mismatched
+suites, corrupt files)."""
 
 
 def add_threshold_flags(p: argparse.ArgumentParser) -> None:
@@ -33,6 +42,8 @@ def add_threshold_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
     p.add_argument("--markdown", type=Path, metavar="FILE",
                    help="write a markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="gate an incomplete run on what it has instead of failing it")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", type=Path, metavar="SUITE",
                    help="read the `gate:` section from this suite (default: the run's suite, from run.json)")
     add_threshold_flags(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout (text on stderr)")
     p.set_defaults(func=run)
 
 
@@ -53,5 +65,9 @@ def overrides(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    return gate_runs(args.run_dir, args.baseline, suite_path=args.suite, flags=overrides(args),
-                     junit=args.junit, markdown=args.markdown)
+    result = gate_result(args.run_dir, args.baseline, suite_path=args.suite, flags=overrides(args),
+                         allow_partial=args.allow_partial)
+    code = emit(result, args.junit, args.markdown, stream=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(dumps(result_json(result)))
+    return code

@@ -3,17 +3,34 @@ the thresholds (suite `gate:` section under command-line flags), compare, print 
 renderings. Returns the exit code."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 from ..errors import InputError
+from ..rundir.results import SUMMARY, read_json
 from ..suite import load_suite
 from ..suite.sections import GateSpec
-from .compare import GateResult, compare
-from .inputs import load_run
+from .compare import Check, GateResult, compare
+from .inputs import RunRecords, load_run
 from .output import render_junit, render_markdown, render_text
 from .spec import resolve
+
+_STATUS = re.compile(r"\b(PASS|FAIL|SKIP)\b")
+_COLOURS = {"PASS": "\033[32m", "FAIL": "\033[31m", "SKIP": "\033[33m"}
+
+
+def colour_on(stream: TextIO) -> bool:
+    """Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+
+
+def paint(text: str) -> str:
+    return _STATUS.sub(lambda m: f"{_COLOURS[m.group(1)]}{m.group(1)}\033[0m", text)
 
 
 def suite_gate(path: str | Path | None) -> GateSpec | None:
@@ -28,9 +45,12 @@ def _write(path: Path, text: str, mode: str = "w") -> None:
         raise InputError(str(path), f"cannot write: {e.strerror}") from None
 
 
-def emit(result: GateResult, junit: Path | None, markdown: Path | None) -> int:
-    """Print the text report, write the requested files; the exit code of the gate."""
-    print(render_text(result), end="")
+def emit(result: GateResult, junit: Path | None, markdown: Path | None, *, stream: TextIO | None = None) -> int:
+    """Print the text report (to `stream`, default stdout), write the requested files; the exit
+    code of the gate."""
+    stream = stream or sys.stdout
+    text = render_text(result)
+    print(paint(text) if colour_on(stream) else text, end="", file=stream)
     if junit:
         _write(junit, render_junit(result))
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -43,10 +63,32 @@ def emit(result: GateResult, junit: Path | None, markdown: Path | None) -> int:
     return result.exit_code
 
 
-def gate_runs(run_dir: Path, baseline_dir: Path, *, suite_path: Path | None = None,
-              flags: dict | None = None, junit: Path | None = None, markdown: Path | None = None) -> int:
-    """Load both runs, resolve the thresholds, compare, report: shared by `evalkit gate` and
-    `evalkit run --baseline`. Returns the gate's exit code."""
+def planned_results(run_dir: str | Path, run: RunRecords) -> dict[str, int]:
+    """Results the run set out to record, per variant: summary.json's own `planned` count when the
+    runner wrote one, else run.json's cases x the repeats (the run's --repeats, else the most
+    repeats any case of the variant got). Empty when the run directory does not say."""
+    run_dir = Path(run_dir)
+    planned: dict[str, int] = {}
+    if (run_dir / SUMMARY).is_file():
+        summary = read_json(run_dir / SUMMARY, "summary.json")
+        for name, v in (summary.get("variants") or {}).items() if isinstance(summary, dict) else ():
+            if isinstance(v, dict) and isinstance(v.get("planned"), int):
+                planned[name] = v["planned"]
+    if planned or not (run_dir / "run.json").is_file():
+        return planned
+    meta = read_json(run_dir / "run.json", "run.json")
+    if not isinstance(meta, dict) or not isinstance(meta.get("cases"), list):
+        return planned
+    repeats = (meta.get("options") or {}).get("repeats") if isinstance(meta.get("options"), dict) else None
+    for name in meta.get("variants") or {}:
+        seen = [int(r.get("repeat", 0)) for r in run.records if r["variant"] == name]
+        planned[name] = len(meta["cases"]) * (repeats or (max(seen) + 1 if seen else 1))
+    return planned
+
+
+def gate_result(run_dir: Path, baseline_dir: Path, *, suite_path: Path | None = None, flags: dict | None = None,
+                allow_partial: bool = False) -> GateResult:
+    """Load both runs, resolve the thresholds, compare."""
     baseline = load_run(baseline_dir)
     run_ = load_run(run_dir)
     source = suite_path or _existing(run_.suite_path) or _existing(baseline.suite_path)
@@ -54,7 +96,46 @@ def gate_runs(run_dir: Path, baseline_dir: Path, *, suite_path: Path | None = No
         print(f"evalkit gate: note: suite {run_.suite_path or baseline.suite_path} not found, so its "
               "`gate:` section is not read (pass --suite)", file=sys.stderr)
     spec = resolve(suite_gate(source), **(flags or {}))
-    return emit(compare(run_, baseline, spec), junit, markdown)
+    return compare(run_, baseline, spec, planned=planned_results(run_dir, run_), allow_partial=allow_partial)
+
+
+def gate_runs(run_dir: Path, baseline_dir: Path, *, suite_path: Path | None = None,
+              flags: dict | None = None, junit: Path | None = None, markdown: Path | None = None,
+              allow_partial: bool = False, stream: TextIO | None = None) -> int:
+    """Compare and report: shared by `evalkit gate` and `evalkit run --baseline`. Returns the
+    gate's exit code."""
+    result = gate_result(run_dir, baseline_dir, suite_path=suite_path, flags=flags, allow_partial=allow_partial)
+    return emit(result, junit, markdown, stream=stream)
+
+
+def _rate_json(rate: Any) -> dict[str, Any] | None:
+    if rate is None:
+        return None
+    return {"k": rate.k, "n": rate.n, "value": rate.value, "low": rate.low, "high": rate.high}
+
+
+def _check_json(c: Check) -> dict[str, Any]:
+    return {"metric": c.metric, "rule": c.rule, "limit": c.limit, "status": c.status, "why": c.why,
+            "baseline": _rate_json(c.baseline), "run": _rate_json(c.run), "change": c.change,
+            "p_value": None if c.test is None else c.test.p_value}
+
+
+def result_json(result: GateResult) -> dict[str, Any]:
+    """The gate as data, for `--json`: the verdict, why, and every check."""
+    return {
+        "verdict": "fail" if result.failed else "pass", "reason": result.reason, "exit_code": result.exit_code,
+        "run": result.run, "baseline": result.baseline, "suite": result.suite,
+        "spec": result.spec.model_dump(), "incomplete": list(result.incomplete),
+        "variants": [{"name": v.name, "shared_cases": v.shared, "errors": v.errors, "failed": v.failed,
+                      "checks": [_check_json(c) for c in v.checks],
+                      "regressed": [{"case_id": c.case_id, "verdict": c.verdict, "reason": c.reason}
+                                    for c in v.regressed]} for v in result.variants],
+        "added": list(result.added), "removed": list(result.removed), "notes": list(result.notes),
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
 
 
 def _existing(path: str | None) -> Path | None:

@@ -4,6 +4,10 @@ Cases are matched by id; only the cases both runs scored are compared, so adding
 cases never moves a metric by itself (they are listed instead). A gated metric fails only when it
 worsens by more than `max_drop` AND an exact McNemar test on the shared cases says the change is
 significant at `alpha`: on a 10-case suite one case flipping is 10 points, and noise.
+
+A run that is missing part of the baseline (a variant, a case) or recorded fewer results than it
+planned fails with reason "incomplete": an interrupted CI job must not go green on the part it
+finished. `allow_partial` gates what is there instead (the completeness checks are then skipped).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from ..suite.sections import LOWER_IS_BETTER, GateSpec
 from .inputs import RunRecords
 
 EPSILON = 1e-9  # a drop of exactly max_drop is within the limit, float noise aside
+COMPLETE_METRIC = "results"  # a completeness check: a floor of 100% on the results recorded
 
 
 class RunMismatchError(InputError):
@@ -95,6 +100,20 @@ class GateResult:
     @property
     def failed(self) -> bool:
         return any(v.failed for v in self.variants)
+
+    @property
+    def incomplete(self) -> tuple[str, ...]:
+        """Why the run does not cover the baseline or its own plan (empty when it does), whether
+        or not `allow_partial` let it through."""
+        return tuple(c.why for v in self.variants for c in v.checks if c.metric == COMPLETE_METRIC)
+
+    @property
+    def reason(self) -> str:
+        """pass | incomplete | regression: what decided the exit code."""
+        if not self.failed:
+            return "pass"
+        failed = [c for v in self.variants for c in v.checks if c.failed]
+        return "incomplete" if any(c.metric == COMPLETE_METRIC for c in failed) else "regression"
 
     @property
     def exit_code(self) -> int:
@@ -218,7 +237,43 @@ def bound_checks(name: str, run_records: list[Mapping[str, Any]], spec: GateSpec
             + [bound_check(name, metric, "max", v, _rate(m, metric)) for metric, v in spec.max.items()])
 
 
-def compare(run: RunRecords, baseline: RunRecords, spec: GateSpec) -> GateResult:
+def _keys(records: Iterable[Mapping[str, Any]]) -> set[tuple[str, int]]:
+    return {(r["case_id"], int(r.get("repeat", 0))) for r in records}
+
+
+def completeness_check(variant: str, run_records: list[Mapping[str, Any]] | None,
+                       base_records: list[Mapping[str, Any]] | None, planned: int | None,
+                       allow_partial: bool) -> Check | None:
+    """A failing check when this variant of the run lacks what the baseline has, or recorded
+    fewer results than it planned; None when it is complete. Counted in distinct
+    (case, repeat) keys."""
+    recorded = len(_keys(run_records or []))
+    want = max(planned or 0, recorded)
+    gaps = []
+    if run_records is None:
+        gaps.append(f"variant '{variant}' of the baseline is not in this run")
+        want = len(_keys(base_records or [])) or 1
+    else:
+        missing = ({r["case_id"] for r in base_records or []} - {r["case_id"] for r in run_records})
+        if missing:
+            shown = ", ".join(sorted(missing)[:5]) + (", ..." if len(missing) > 5 else "")
+            gaps.append(f"{_plural(len(missing), 'case')} of the baseline missing ({shown})")
+        if planned is not None and recorded < planned:
+            gaps.append(f"{recorded} of {planned} planned results recorded")
+        want = max(want, recorded + len(missing))
+    if not gaps:
+        return None
+    how = ("gated on what is there (--allow-partial)" if allow_partial
+           else "finish it with `evalkit run --resume`, or pass --allow-partial to gate what is there")
+    return Check(variant=variant, metric=COMPLETE_METRIC, rule="min", limit=1.0,
+                 status="skip" if allow_partial else "fail", why=f"incomplete: {'; '.join(gaps)}: {how}",
+                 run=wilson(recorded, want))
+
+
+def compare(run: RunRecords, baseline: RunRecords, spec: GateSpec, *,
+            planned: Mapping[str, int] | None = None, allow_partial: bool = False) -> GateResult:
+    """`planned`: results the run set out to record per variant (from its run directory), when
+    known; a variant short of it is incomplete."""
     if run.suite and baseline.suite and run.suite != baseline.suite:
         raise RunMismatchError(run.path, f"is a run of suite '{run.suite}' but the baseline "
                                f"{baseline.path} is of suite '{baseline.suite}'")
@@ -233,15 +288,25 @@ def compare(run: RunRecords, baseline: RunRecords, spec: GateSpec) -> GateResult
         raise RunMismatchError(run.path, f"no case id in common with the baseline {baseline.path}: "
                                "are these runs of the same suite?")
     variants = [gate_variant(v, base_groups[v], run_groups[v], spec) for v in common]
+    planned = planned or {}
+    for i, v in enumerate(variants):
+        check = completeness_check(v.name, run_groups[v.name], base_groups[v.name], planned.get(v.name),
+                                   allow_partial)
+        if check is not None:
+            variants[i] = VariantGate(v.name, v.shared, (check, *v.checks), v.cases, v.errors)
     notes = []
     for v in run_groups:
         if v not in base_groups:
             notes.append(f"variant '{v}' is not in the baseline: only its absolute bounds are checked")
-            variants.append(VariantGate(v, 0, tuple(bound_checks(v, run_groups[v], spec)),
+            check = completeness_check(v, run_groups[v], [], planned.get(v), allow_partial)
+            checks = ([check] if check else []) + bound_checks(v, run_groups[v], spec)
+            variants.append(VariantGate(v, 0, tuple(checks),
                                         tuple(CaseOutcome(c, r["verdict"], r.get("reason") or "", None)
                                               for c, r in first_scored(run_groups[v]).items()),
                                         sum(r["verdict"] == "error" for r in run_groups[v])))
-    notes += [f"variant '{v}' of the baseline is not in this run: not gated" for v in base_groups
-              if v not in run_groups]
+    for v in base_groups:
+        if v not in run_groups:
+            check = completeness_check(v, None, base_groups[v], planned.get(v), allow_partial)
+            variants.append(VariantGate(v, 0, (check,) if check else (), (), 0))
     return GateResult(run.path, baseline.path, run.suite or baseline.suite, spec, tuple(variants),
                       tuple(sorted(run_ids - base_ids)), tuple(sorted(base_ids - run_ids)), tuple(notes))

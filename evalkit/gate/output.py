@@ -14,7 +14,8 @@ MAX_LISTED = 20  # regressed cases listed per variant in text and markdown (JUni
 def verdict_line(result: GateResult) -> str:
     failed = [c for v in result.variants for c in v.checks if c.failed]
     if failed:
-        return f"evalkit gate: FAIL: {len(failed)} check(s) failed against baseline {result.baseline}"
+        what = " (incomplete run)" if result.reason == "incomplete" else ""
+        return f"evalkit gate: FAIL{what}: {len(failed)} check(s) failed against baseline {result.baseline}"
     return f"evalkit gate: PASS against baseline {result.baseline}"
 
 
@@ -89,7 +90,8 @@ def _md_escape(text: str) -> str:
 
 
 def render_markdown(result: GateResult) -> str:
-    mark = "❌ regression" if result.failed else "✅ no regression"
+    mark = ("❌ incomplete run" if result.reason == "incomplete" else "❌ regression") if result.failed \
+        else "✅ no regression"
     out = [f"### evalkit gate: {mark}", "",
            f"Run `{result.run}` against baseline `{result.baseline}`"
            f" (max drop {pct(result.spec.max_drop)}, alpha {result.spec.alpha:g}).", "",
