@@ -69,8 +69,10 @@ def test_agrees_with_bfcl_verdicts_except_documented_differences(suite, outputs)
         why = difference(row, case, outputs)
         assert why in DOCUMENTED, (row["id"], row["label"], row["bfcl_valid"], verdict)
         explained[why] = explained.get(why, 0) + 1
-    assert len(outputs) == 413 and agree == 395
-    assert explained == {"enum": 11, "unparseable_abstention": 4, "declared_default": 1, "greedy_parallel": 2}
+    # The two declared_default rows: an optional argument given with its declared default (`N/A`
+    # for unit, outside its own enum, in live_parallel_15-11-0) is accepted; BFCL rejects both.
+    assert len(outputs) == 413 and agree == 394
+    assert explained == {"enum": 11, "unparseable_abstention": 4, "declared_default": 2, "greedy_parallel": 2}
     readme = README.read_text()
     for name in ("enum", "unparseable", "declared `default`", "greedy"):
         assert name in readme.split("BFCL: where evalkit differs")[1][:3000]

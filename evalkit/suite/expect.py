@@ -7,6 +7,7 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from .model import AnyOf, Expectation, ExpectedCall, ExpectedCallSpec, ExpectSpec
+from .schema import show, value_schema_error
 
 
 class ExpectError(ValueError):
@@ -114,3 +115,16 @@ def expect_from_assistant(message: Mapping[str, Any]) -> Expectation:
             raise ExpectError(str(e), "function_call.arguments") from None
         return Expectation((ExpectedCall(fc["name"], args),))
     return Expectation(())
+
+
+def forbidden_value(call: ExpectedCall, parameters: Mapping[str, Any]) -> ExpectError | None:
+    """An expected argument value that the function's own (full) schema forbids: no model could
+    satisfy the case, so it is a load error, not a failing case. Every `any_of` value is checked."""
+    for name, want in (call.arguments or {}).items():
+        values = want.values if isinstance(want, AnyOf) else (want,)
+        for value in values:
+            reason = value_schema_error(name, value, parameters)
+            if reason:
+                return ExpectError(f"expected value {show(value)} of '{call.name}' is forbidden by its "
+                                   f"schema ({reason})", f"expect.arguments.{name}")
+    return None

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from ..errors import SuiteError
 from ..jsonl import read_jsonl
-from .expect import ExpectError, expect_from_assistant, parse_expect
-from .functions import apply_transform, to_tools
+from .expect import ExpectError, expect_from_assistant, forbidden_value, parse_expect
+from .functions import apply_transform, to_tools, tools_from_files
 from .model import AnyOf, Case, CaseSpec, Expectation, Suite, SuiteSpec
 from .yamlmap import dotted, line_of, load_yaml_with_lines
 
@@ -56,6 +56,9 @@ def _check_expectation(expect: Expectation, tools: tuple[dict, ...], where: str,
             if props and arg not in props:
                 raise SuiteError(where, f"expected argument '{arg}' is not in the schema of '{call.name}'",
                                  line=line, field=f"expect.arguments.{arg}")
+        problem = forbidden_value(call, by_name[call.name].get("parameters") or {})
+        if problem:
+            raise SuiteError(where, str(problem), line=line, field=problem.field)
 
 
 def _with_system(messages: list[dict], system: str | None) -> tuple[dict, ...]:
@@ -143,7 +146,8 @@ def load_suite(path: str | Path) -> Suite:
     except ValidationError as e:
         raise _pydantic_error(e, shown, lines) from None
 
-    functions = to_tools(spec.functions)
+    functions = to_tools(spec.functions) + tools_from_files(spec.functions_from, path, shown,
+                                                            line_of(lines, ("functions_from",)))
     _check_functions(functions, shown, line_of(lines, ("functions",)), "functions")
 
     names = set()

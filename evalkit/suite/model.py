@@ -24,6 +24,7 @@ class TransformSpec(_Strict):
     base: Literal["full", "short"] = "full"
     strip_descriptions: bool | None = None
     empty_properties: bool | None = None
+    keep_required: bool = False  # with empty properties: keep the `required` list
     drop: list[str] = Field(default_factory=list)
     keep: list[str] | None = None
 
@@ -87,6 +88,7 @@ class SuiteSpec(_Strict):
     description: str | None = None
     system: str | None = None
     functions: list[dict[str, Any]] = Field(default_factory=list)
+    functions_from: str | list[str] | None = None  # tool files (OpenAI, legacy, MCP, Anthropic), relative to the suite
     transforms: dict[str, TransformSpec] = Field(default_factory=dict)
     variants: list[VariantSpec] = Field(min_length=1)
     cases: list[CaseSpec] = Field(default_factory=list)
