@@ -4,6 +4,7 @@ renderings. Returns the exit code."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -11,11 +12,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import InputError
-from ..rundir.results import SUMMARY, read_json
+from ..rundir.run import Run
 from ..suite import load_suite
 from ..suite.sections import GateSpec
 from .compare import Check, GateResult, compare
-from .inputs import RunRecords, load_run
+from .inputs import load_run
 from .output import render_junit, render_markdown, render_text
 from .spec import resolve
 
@@ -63,26 +64,20 @@ def emit(result: GateResult, junit: Path | None, markdown: Path | None, *, strea
     return result.exit_code
 
 
-def planned_results(run_dir: str | Path, run: RunRecords) -> dict[str, int]:
+def planned_results(run: Run) -> dict[str, int]:
     """Results the run set out to record, per variant: summary.json's own `planned` count when the
     runner wrote one, else run.json's cases x the repeats (the run's --repeats, else the most
     repeats any case of the variant got). Empty when the run directory does not say."""
-    run_dir = Path(run_dir)
     planned: dict[str, int] = {}
-    if (run_dir / SUMMARY).is_file():
-        summary = read_json(run_dir / SUMMARY, "summary.json")
-        for name, v in (summary.get("variants") or {}).items() if isinstance(summary, dict) else ():
-            if isinstance(v, dict) and isinstance(v.get("planned"), int):
-                planned[name] = v["planned"]
-    if planned or not (run_dir / "run.json").is_file():
+    for name, v in ((run.summary or {}).get("variants") or {}).items():
+        if isinstance(v.get("planned"), int):
+            planned[name] = v["planned"]
+    if planned or not run.info.cases:
         return planned
-    meta = read_json(run_dir / "run.json", "run.json")
-    if not isinstance(meta, dict) or not isinstance(meta.get("cases"), list):
-        return planned
-    repeats = (meta.get("options") or {}).get("repeats") if isinstance(meta.get("options"), dict) else None
-    for name in meta.get("variants") or {}:
+    repeats = (run.info.options or {}).get("repeats")
+    for name in run.info.variants:
         seen = [int(r.get("repeat", 0)) for r in run.records if r["variant"] == name]
-        planned[name] = len(meta["cases"]) * (repeats or (max(seen) + 1 if seen else 1))
+        planned[name] = len(run.info.cases) * (repeats or (max(seen) + 1 if seen else 1))
     return planned
 
 
@@ -96,7 +91,7 @@ def gate_result(run_dir: Path, baseline_dir: Path, *, suite_path: Path | None = 
         print(f"evalkit gate: note: suite {run_.suite_path or baseline.suite_path} not found, so its "
               "`gate:` section is not read (pass --suite)", file=sys.stderr)
     spec = resolve(suite_gate(source), **(flags or {}))
-    return compare(run_, baseline, spec, planned=planned_results(run_dir, run_), allow_partial=allow_partial)
+    return compare(run_, baseline, spec, planned=planned_results(run_), allow_partial=allow_partial)
 
 
 def gate_runs(run_dir: Path, baseline_dir: Path, *, suite_path: Path | None = None,
@@ -134,8 +129,20 @@ def result_json(result: GateResult) -> dict[str, Any]:
     }
 
 
+def _finite(data: Any) -> Any:
+    """NaN and infinities have no JSON spelling: null, so any parser reads the output."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
+
+
 def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    """Standard JSON for `--json` output."""
+    return json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False, default=str)
 
 
 def _existing(path: str | None) -> Path | None:

@@ -65,6 +65,7 @@ class RunOptions:
     resume: bool = False  # `out` is an existing run directory to finish
     batch: bool = False  # send through the Batch API (evalkit/run/batch.py)
     cache_path: Path | None = None  # default: evalkit.run.cache.cache_dir()
+    recorded: dict[str, Any] = field(default_factory=dict)  # command-line choices a resume repeats (--set, -k)
 
 
 @dataclass
@@ -213,7 +214,7 @@ def _start_run_dir(run_dir: Path, suite: Suite, variants: list[VariantSpec], cas
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "variants": {v.name: variant_info(v, options.batch) for v in variants}, "cases": [c.id for c in cases],
         "options": run_options_json([v.name for v in variants], options.limit, options.repeats, options.cache,
-                                    options.batch),
+                                    options.batch) | options.recorded,
     })
     write_json(run_dir / FUNCTIONS, {functions_sha(p.request.tools): list(p.request.tools) for p in prepared}
                | {"full:" + functions_sha(p.full_functions): list(p.full_functions) for p in prepared})
