@@ -29,4 +29,15 @@ class ConfigError(EvalkitError):
 
 
 class ProviderError(Exception):
-    """A provider call failed for good (after the client's own retries); becomes an `error` verdict."""
+    """A provider call failed for good (after the client's own retries); becomes an `error` verdict.
+    `raw` is what the provider answered, when it answered something (kept in results.jsonl)."""
+
+    def __init__(self, message: str, raw: object = None):
+        super().__init__(message)
+        self.raw = raw
+
+
+class IncompleteRun(EvalkitError):
+    """A result could not be scored or written: the run stops with what it recorded (resumable)."""
+
+    exit_code = 4

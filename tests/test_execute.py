@@ -132,7 +132,7 @@ def test_rules_of_execution_and_step_scoring(tmp_path, cli):
         {"error": "called undeclared function `delete_everything`"}]
     bad = got["bad-args"]
     assert bad["verdict"] == "wrong_arguments"  # the first step, judged by the expectation
-    assert bad["raw"]["trajectory"][0]["results"][0]["error"].startswith("get_price: argument `symbol`: expected string")
+    assert bad["raw"]["trajectory"][0]["results"][0]["error"].startswith("get_price: symbol: expected string")
     assert got["timeout"]["verdict"] == "correct"
     assert got["timeout"]["raw"]["trajectory"][0]["results"] == [{"error": "slow_quote timed out after 0.3 s"}]
     endless = got["endless"]

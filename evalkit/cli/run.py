@@ -11,7 +11,7 @@ from ..gate.check import dumps, emit, gate_result, result_json
 from ..gate.inputs import load_run
 from ..rundir.results import read_json
 from ..run.resume import RUN, resume_plan
-from ..run.runner import DEFAULT_MAX_ERROR_RATE, RunOptions, error_share, run_suite
+from ..run.runner import DEFAULT_MAX_ERROR_RATE, RunOptions, common_error, error_share, incomplete, run_suite
 from ..suite import load_suite
 from ..suite.model import Suite
 from ..suite.override import apply_overrides
@@ -161,10 +161,17 @@ def run(args: argparse.Namespace) -> int:
                            allow_partial=args.allow_partial)
         code = emit(gate, None, None, stream=human)
     if too_many:
+        common = common_error(outcome.results)
+        most = f"; most common ({common[1]}x): {common[0]}" if common else ""
         print(f"evalkit: error: {errors} of {total} results ({errors / total:.0%}) are provider errors, above "
-              f"--max-error-rate {args.max_error_rate:g}; see the `error` field in results.jsonl",
+              f"--max-error-rate {args.max_error_rate:g}{most} (all in the `error` field of results.jsonl)",
               file=sys.stderr)
         code = 3
+    short = incomplete(outcome.summary)
+    if short:  # fewer results than planned is never a success
+        print(f"evalkit: error: incomplete run: {short[0]} of {short[1]} planned results are recorded; "
+              f"finish with: evalkit run --resume {outcome.run_dir}", file=sys.stderr)
+        code = 4
     if args.json:
         print(dumps({"run_dir": str(outcome.run_dir), "report": str(outcome.run_dir / "report.html"),
                      "exit_code": code, "summary": outcome.summary,

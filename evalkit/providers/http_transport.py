@@ -7,6 +7,11 @@ writes each request in one send. Everything above it stays openai-python's own: 
 headers, Azure deployment URLs, retries with backoff and retry-after, status errors. It speaks
 only HTTP/1.1 (TLS included) and raises httpx's own exception types, which openai-python maps to
 APITimeoutError / APIConnectionError and retries.
+
+Whichever client is used (this one, or openai-python's default with its proxy support),
+`AttemptsMixin` sits at `send`, the one call every attempt of openai-python's retry loop makes: a
+hard deadline per attempt (the whole response, however slowly it trickles in), and the run's retry
+budget for every kind of failure (timeouts and refused connections too, not only 429/5xx).
 """
 from __future__ import annotations
 
@@ -14,6 +19,10 @@ import asyncio
 import ssl
 from collections import defaultdict
 from typing import Any
+
+import openai
+
+from .ratelimit import RetryBudget, is_retryable
 
 try:  # openai-python >= 3 ships its own httpx fork
     import httpx2 as httpx
@@ -190,6 +199,74 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._idle.clear()
 
 
-def lean_http_client(timeout: Any, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+def lean_http_client(timeout: Any, verify: ssl.SSLContext | bool = True) -> LeanClient:
     """The http_client handed to AsyncOpenAI: httpx's client API over the lean transport."""
-    return httpx.AsyncClient(transport=LeanTransport(verify=verify), timeout=timeout, follow_redirects=True)
+    return LeanClient(transport=LeanTransport(verify=verify), timeout=timeout, follow_redirects=True)
+
+
+class AttemptFailed(openai.APIConnectionError):
+    """An attempt that got no response, when no retry follows: says what, where and how often.
+    An OpenAIError, so openai-python raises it as it is instead of retrying or rewording it."""
+
+    def __init__(self, message: str, request: httpx.Request, timed_out: bool):
+        super().__init__(message=message, request=request)
+        self.timed_out = timed_out
+
+
+_NO_RESPONSE = (httpx.TransportError, ssl.SSLError, OSError, EOFError)
+
+
+class AttemptsMixin:
+    """`send` with a per-attempt deadline and the retry budget (see the module docstring)."""
+
+    deadline: float | None = None
+    budget: RetryBudget | None = None
+    max_retries: int = 0
+
+    def limit_attempts(self, deadline: float | None, budget: RetryBudget | None, max_retries: int) -> Any:
+        self.deadline, self.budget, self.max_retries = deadline, budget, max_retries
+        return self
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        try:
+            attempt = int(request.headers.get("x-stainless-retry-count", "0"))
+        except ValueError:
+            attempt = 0
+        if attempt == 0 and self.budget is not None:
+            self.budget.requests += 1
+        retry_left = attempt < self.max_retries
+        error: BaseException
+        try:
+            async with asyncio.timeout(self.deadline):
+                response = await super().send(request, **kwargs)  # type: ignore[misc]
+        except TimeoutError:
+            error, failure, timed_out = httpx.ReadTimeout("deadline"), \
+                f"no complete response within {self.deadline:g} s", True
+        except httpx.TimeoutException as e:
+            error, failure, timed_out = e, _cause(e) or "timed out", True
+        except _NO_RESPONSE as e:
+            error, failure, timed_out = e, _cause(e), False
+        else:
+            if (retry_left and self.budget is not None and is_retryable(response.status_code)
+                    and "x-should-retry" not in response.headers and not self.budget.allow()):
+                response.headers["x-should-retry"] = "false"  # openai-python's own switch
+            return response
+        if retry_left and (self.budget is None or self.budget.allow()):
+            raise error  # openai-python retries it, with its backoff
+        attempts = f"{attempt + 1} attempt{'s' if attempt else ''}"
+        spent = ", the run's retry budget is spent" if retry_left else ""
+        raise AttemptFailed(f"{request.method} {request.url}: {failure} ({attempts}{spent})", request,
+                            timed_out) from None
+
+
+def _cause(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+class LeanClient(AttemptsMixin, httpx.AsyncClient):
+    pass
+
+
+class DefaultClient(AttemptsMixin, openai.DefaultAsyncHttpxClient):  # type: ignore[misc, valid-type]
+    pass

@@ -10,7 +10,12 @@ public `post()` (same URL building, Azure deployment paths, headers, retries and
 models, and connections come from a small keep-alive transport (evalkit/providers/http_transport.py)
 instead of httpcore's pool. Measured on 2 cores at 64 in flight: ~2.4 ms -> ~0.65 ms CPU per request.
 Set `options: {http_client: default}` on a variant (or any *_PROXY variable) to use openai-python's
-own http client.
+own http client. Either way `timeout` is a hard deadline per attempt and every retry draws on the
+run's retry budget (evalkit/providers/http_transport.py `AttemptsMixin`).
+
+Whatever a server sends, `complete` returns a well-typed Completion or raises ProviderError with a
+one-line reason (and the body, when there was one, as `raw`): never anything else. Configured
+keys and echoed credentials never reach a reason or `raw` (evalkit/secrets.py).
 """
 from __future__ import annotations
 
@@ -22,12 +27,13 @@ from typing import Any
 
 import openai
 
+from .. import jsontext, secrets
 from ..errors import ConfigError, ProviderError
 from ..suite.functions import to_legacy_functions
 from ..suite.model import VariantSpec
 from .base import ChatRequest, Completion, ToolCall, Usage
-from .http_transport import httpx, lean_http_client
-from .ratelimit import RetryBudget, budget_hooks
+from .http_transport import AttemptFailed, DefaultClient, httpx, lean_http_client
+from .ratelimit import RetryBudget
 
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_TIMEOUT = 60.0
@@ -41,6 +47,7 @@ def _key(variant: VariantSpec, default_env: str, needed: bool) -> str:
     env_name = variant.api_key_env or default_env
     key = _env(env_name)
     if key:
+        secrets.register(key)
         return key
     if variant.api_key_env or needed:
         raise ConfigError(f"variant '{variant.name}': no API key: set the environment variable {env_name}"
@@ -52,16 +59,13 @@ def is_azure(variant: VariantSpec) -> bool:
     return variant.provider == "azure" or bool(variant.azure_endpoint)
 
 
-def _http_client(variant: VariantSpec, budget: RetryBudget | None) -> httpx.AsyncClient | None:
-    hooks = budget_hooks(budget) if budget is not None else {}
+def _http_client(variant: VariantSpec, budget: RetryBudget | None, max_retries: int) -> httpx.AsyncClient:
     timeout = variant.timeout or DEFAULT_TIMEOUT
     if variant.options.get("http_client", "lean") == "default" or urllib.request.getproxies():
-        if not hooks:
-            return None  # openai-python's own client, proxies and all
-        return openai.DefaultAsyncHttpxClient(timeout=timeout, event_hooks=hooks)
-    client = lean_http_client(timeout)
-    client.event_hooks = hooks
-    return client
+        client = DefaultClient(timeout=timeout)  # openai-python's own client, proxies and all
+    else:
+        client = lean_http_client(timeout)
+    return client.limit_attempts(timeout, budget, max_retries)
 
 
 def retry_budget(variant: VariantSpec) -> RetryBudget:
@@ -71,11 +75,9 @@ def retry_budget(variant: VariantSpec) -> RetryBudget:
 
 def make_client(variant: VariantSpec, budget: RetryBudget | None = None) -> openai.AsyncOpenAI:
     """The one client per variant; fails before any request when the connection is incomplete."""
-    opts: dict[str, Any] = {"max_retries": int(variant.options.get("max_retries", DEFAULT_MAX_RETRIES)),
-                            "timeout": variant.timeout or DEFAULT_TIMEOUT}
-    http_client = _http_client(variant, budget)
-    if http_client is not None:
-        opts["http_client"] = http_client
+    max_retries = int(variant.options.get("max_retries", DEFAULT_MAX_RETRIES))
+    opts: dict[str, Any] = {"max_retries": max_retries, "timeout": variant.timeout or DEFAULT_TIMEOUT,
+                            "http_client": _http_client(variant, budget, max_retries)}
     if is_azure(variant):
         endpoint = variant.azure_endpoint or _env("AZURE_OPENAI_ENDPOINT")
         version = variant.api_version or _env("OPENAI_API_VERSION")
@@ -116,34 +118,131 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
+def _kind(value: Any) -> str:
+    return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _malformed(where: str, value: Any, expected: str, body: Any) -> ProviderError:
+    return ProviderError(f"malformed response: {where} is {_kind(value)}, expected {expected}", raw=body)
+
+
+def _count(value: Any) -> int | None:
+    """A token count, or None: usage is informational, so a garbled count is dropped, not fatal."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    return None
+
+
+def _content(value: Any, body: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in value):
+        return "".join(p["text"] for p in value)  # content as a list of text parts
+    raise _malformed("choices[0].message.content", value, "a string or null", body)
+
+
+def _call(fn: Any, call_id: Any, where: str, body: Any) -> ToolCall:
+    if not isinstance(fn, dict):
+        raise _malformed(where, fn, "an object", body)
+    name, arguments = fn.get("name"), fn.get("arguments")
+    if not isinstance(name, str):
+        raise _malformed(f"{where}.name", name, "a string", body)
+    if arguments is None:
+        arguments = ""
+    elif not isinstance(arguments, str):  # some servers send the object itself; scoring judges its JSON
+        arguments = jsontext.dumps(arguments)
+    return ToolCall(name, arguments, call_id if isinstance(call_id, str) else None)
+
+
 def to_completion(data: Any) -> Completion:
-    """A chat completion body (the JSON object) -> Completion. `raw` keeps the body, nulls dropped."""
+    """A chat completion body (the JSON object) -> a well-typed Completion, or ProviderError naming
+    the first field that breaks the chat completion shape. `raw` keeps the body, nulls dropped."""
     if hasattr(data, "model_dump"):  # a typed ChatCompletion from openai-python
         data = data.model_dump(mode="json")
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not choices or not isinstance(choices[0], dict):
-        raise ProviderError("response has no choices")
+    if not isinstance(data, dict):
+        raise _malformed("the response", data, "a JSON object", data)
+    choices = data.get("choices")
+    if not choices:
+        error = data.get("error")
+        if error:
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise ProviderError(f"error in response: {_reason(message)}", raw=data)
+        raise ProviderError("response has no choices", raw=data)
+    if not isinstance(choices, list):
+        raise _malformed("choices", choices, "a list", data)
     choice = choices[0]
-    message = choice.get("message") or {}
+    if not isinstance(choice, dict):
+        raise _malformed("choices[0]", choice, "an object", data)
+    message = choice.get("message")
+    if message is None:
+        message = {}
+    if not isinstance(message, dict):
+        raise _malformed("choices[0].message", message, "an object", data)
+    tool_calls = message.get("tool_calls") or []
+    if not isinstance(tool_calls, list):
+        raise _malformed("choices[0].message.tool_calls", tool_calls, "a list", data)
     calls = []
-    for tc in message.get("tool_calls") or []:
-        fn = tc.get("function") if isinstance(tc, dict) else None
-        if isinstance(fn, dict):
-            calls.append(ToolCall(fn.get("name") or "", fn.get("arguments") or "", tc.get("id")))
+    for i, tc in enumerate(tool_calls):
+        where = f"choices[0].message.tool_calls[{i}]"
+        if not isinstance(tc, dict):
+            raise _malformed(where, tc, "an object", data)
+        calls.append(_call(tc.get("function"), tc.get("id"), where + ".function", data))
     legacy = message.get("function_call")
-    if not calls and isinstance(legacy, dict):
-        calls.append(ToolCall(legacy.get("name") or "", legacy.get("arguments") or ""))
+    if not calls and legacy is not None:
+        calls.append(_call(legacy, None, "choices[0].message.function_call", data))
+    content = _content(message.get("content"), data)
     usage = None
     u = data.get("usage")
     if isinstance(u, dict):
-        details = u.get("prompt_tokens_details") or {}
-        usage = Usage(u.get("prompt_tokens"), u.get("completion_tokens"),
-                      details.get("cached_tokens") if isinstance(details, dict) else None)
-    return Completion(message.get("content"), tuple(calls), usage, _drop_none(data), choice.get("finish_reason"))
+        details = u.get("prompt_tokens_details")
+        usage = Usage(_count(u.get("prompt_tokens")), _count(u.get("completion_tokens")),
+                      _count(details.get("cached_tokens")) if isinstance(details, dict) else None)
+    finish = choice.get("finish_reason")
+    return Completion(content, tuple(calls), usage, _drop_none(data), finish if isinstance(finish, str) else None)
+
+
+def parse_body(content: bytes | str) -> Completion:
+    """Response bytes -> Completion (standard JSON values, credentials scrubbed) or ProviderError."""
+    try:
+        data = jsontext.loads_body(content)
+    except ValueError as e:
+        raise ProviderError(f"response is not JSON: {_reason(e)}") from None
+    except RecursionError:
+        raise ProviderError("response is not usable: its JSON nests too deep to parse") from None
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+    if secrets.found(text):
+        data = secrets.scrub_value(data)
+    return to_completion(data)
+
+
+def _status_body(e: openai.APIStatusError) -> Any:
+    body = e.body
+    if body is None:
+        return None
+    body = jsontext.standard(body)
+    return secrets.scrub_value(body) if secrets.found(jsontext.dumps(body)) else body
+
+
+def connection_reason(e: openai.APIConnectionError) -> str:
+    """What failed, where and why: the URL and the underlying cause, never a bare 'Connection error.'"""
+    if isinstance(e, AttemptFailed):
+        kind = "Timeout" if e.timed_out else "Connection error"
+        return f"{kind}: {_reason(e.message)}"
+    cause = e.__cause__
+    why = f"{type(cause).__name__}: {cause}" if cause is not None and str(cause) else e.message
+    where = f"{e.request.method} {e.request.url}: " if getattr(e, "request", None) is not None else ""
+    kind = "Timeout" if isinstance(e, openai.APITimeoutError) else "Connection error"
+    return f"{kind}: {_reason(where + why)}"
 
 
 class OpenAIProvider:
     handles_timeout = True  # the client's own per-attempt timeout (variant `timeout`) applies
+    supports_batch = True  # the Batch API (evalkit/run/batch.py), through the methods below
 
     def __init__(self, client: openai.AsyncOpenAI, budget: RetryBudget | None = None):
         self.client = client
@@ -159,17 +258,63 @@ class OpenAIProvider:
             # client.post is openai-python's documented call for raw requests: same retries/errors
             resp = await self.client.post("/chat/completions", body=request_params(request),
                                           cast_to=httpx.Response)
-            data = json.loads(resp.content)
         except openai.APIStatusError as e:
-            raise ProviderError(f"HTTP {e.status_code}: {_short(e.message)}") from None
+            raise ProviderError(f"HTTP {e.status_code}: {_reason(e.message)}", raw=_status_body(e)) from None
+        except openai.APIConnectionError as e:
+            raise ProviderError(connection_reason(e)) from None
         except openai.APIError as e:
-            raise ProviderError(f"{type(e).__name__}: {_short(str(e))}") from None
-        except ValueError as e:
-            raise ProviderError(f"response is not JSON: {_short(str(e))}") from None
-        return to_completion(data)
+            raise ProviderError(f"{type(e).__name__}: {_reason(e)}") from None
+        return parse_body(resp.content)
+
+    # ---- the Batch API ------------------------------------------------------------------------
+
+    @property
+    def batch_url(self) -> str:
+        return "/chat/completions" if isinstance(self.client, openai.AsyncAzureOpenAI) else "/v1/chat/completions"
+
+    async def _batch_call(self, what: str, call: Any) -> Any:
+        try:
+            return await call
+        except openai.APIStatusError as e:
+            if e.status_code in (404, 405, 501):
+                raise ConfigError(f"{self.endpoint} has no Batch API (HTTP {e.status_code} on {what}): "
+                                  "run without --batch") from None
+            raise ProviderError(f"batch: {what}: HTTP {e.status_code}: {_reason(e.message)}") from None
+        except openai.APIConnectionError as e:
+            raise ProviderError(f"batch: {what}: {connection_reason(e)}") from None
+        except openai.APIError as e:
+            raise ProviderError(f"batch: {what}: {type(e).__name__}: {_reason(e)}") from None
+
+    async def submit_batch(self, name: str, data: bytes) -> dict[str, Any]:
+        """Upload the requests (batch JSONL) and create the batch: {"batch_id", "input_file_id"}."""
+        f = await self._batch_call("upload the requests file", self.client.files.create(
+            file=(f"{name}.jsonl", data, "application/jsonl"), purpose="batch"))
+        b = await self._batch_call("create the batch", self.client.batches.create(
+            input_file_id=f.id, endpoint=self.batch_url, completion_window="24h",
+            metadata={"evalkit_variant": name[:512]}))
+        return {"batch_id": b.id, "input_file_id": f.id}
+
+    async def batch_status(self, batch_id: str) -> dict[str, Any]:
+        """{"status", "done", "total", "errors", "output_file_id", "error_file_id"} of one batch."""
+        b = await self._batch_call("poll the batch", self.client.batches.retrieve(batch_id))
+        counts = b.request_counts
+        errors = "; ".join(e.message or e.code or "" for e in (b.errors.data or [])) if b.errors else ""
+        return {"status": b.status, "done": counts.completed + counts.failed if counts else None,
+                "total": counts.total if counts else None, "errors": _reason(errors) if errors else "",
+                "output_file_id": b.output_file_id, "error_file_id": b.error_file_id}
+
+    async def file_text(self, file_id: str | None) -> str:
+        if not file_id:
+            return ""
+        return (await self._batch_call("download a result file", self.client.files.content(file_id))).text
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _reason(text: Any) -> str:
+    """One line, credentials scrubbed first (a cut could leave a key's prefix unrecognised)."""
+    return _short(secrets.scrub(str(text)))
 
 
 def _short(text: str) -> str:

@@ -2,10 +2,12 @@
 
 `RateLimiter` is a token bucket per variant (requests and, optionally, estimated tokens per minute),
 awaited before each request. `RetryBudget` caps retries across a whole run: openai-python retries
-each request on its own (429, 5xx, connection errors, honouring retry-after / retry-after-ms), and
-without a cap a dead endpoint turns every request into max_retries slow attempts. The budget is
-enforced through openai-python's own switch: a retryable response that would exceed the budget is
-marked `x-should-retry: false`, which the client obeys.
+each request on its own (429, 5xx, timeouts, connection errors, honouring retry-after /
+retry-after-ms), and without a cap a dead or hung endpoint turns every request into max_retries
+slow attempts. Every retry of every kind draws on the budget; it is enforced where each attempt is
+sent (evalkit/providers/http_transport.py `AttemptsMixin`): a retryable response over the budget
+is marked `x-should-retry: false`, which openai-python obeys, and a timeout or connection failure
+over it is raised as final.
 """
 from __future__ import annotations
 
@@ -84,19 +86,3 @@ class RetryBudget:
 
 def is_retryable(status: int) -> bool:
     return status in RETRYABLE or status >= 500
-
-
-def budget_hooks(budget: RetryBudget) -> dict[str, list]:
-    """httpx event hooks that spend the budget: count each first attempt, and veto a retry of a
-    retryable response once the budget is spent."""
-
-    async def on_request(request) -> None:  # noqa: ANN001 - httpx/httpx2 Request
-        if request.headers.get("x-stainless-retry-count", "0") == "0":
-            budget.requests += 1
-
-    async def on_response(response) -> None:  # noqa: ANN001 - httpx/httpx2 Response
-        if is_retryable(response.status_code) and "x-should-retry" not in response.headers:
-            if not budget.allow():
-                response.headers["x-should-retry"] = "false"
-
-    return {"request": [on_request], "response": [on_response]}

@@ -6,6 +6,11 @@ download the output and error files, and hand every answer to the runner's recor
 and appends it like any other result (with `batch: true`, so cost applies the 50% batch price).
 The batch id is saved in the run directory first, so `--resume` after a crash polls the same batch
 instead of submitting (and paying for) the requests again.
+
+A provider that can do this declares `supports_batch = True` and the methods used here
+(`batch_url`, `submit_batch`, `batch_status`, `file_text`; see providers/openai_compat.py). An
+endpoint without the Batch API is a configuration error (one line, exit 2); a submission that
+fails otherwise records an `error` result for each of its requests.
 """
 from __future__ import annotations
 
@@ -17,14 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import jsontext
 from ..errors import ConfigError, ProviderError
 from ..providers.base import Provider
-from ..providers.openai_compat import (
-    OpenAIProvider,
-    is_azure,
-    request_params,
-    to_completion,
-)
+from ..providers.openai_compat import request_params, to_completion
 from ..rundir.results import read_json, write_json
 from .dispatch import Job, Outcome
 
@@ -54,77 +55,81 @@ def outcomes_from_files(jobs: list[Job], output: str, errors: str, status: str) 
     for line in (output + "\n" + errors).splitlines():
         if not line.strip():
             continue
-        rec = json.loads(line)
-        job = by_id.get(rec.get("custom_id"))
+        try:
+            rec = jsontext.loads_body(line)
+        except (ValueError, RecursionError):
+            continue  # an unreadable line: its request ends up "no answer" below
+        if not isinstance(rec, dict) or not isinstance(rec.get("custom_id"), str):
+            continue
+        job = by_id.get(rec["custom_id"])
         if job is None or rec["custom_id"] in seen:
             continue
-        response = rec.get("response") or {}
+        response = rec.get("response") if isinstance(rec.get("response"), dict) else {}
         body = response.get("body") or {}
+        raw = None
         if response.get("status_code") == 200 and not rec.get("error"):
             try:
                 seen[rec["custom_id"]] = Outcome(job, to_completion(body), None, None)
                 continue
             except ProviderError as e:
-                message = str(e)
+                message, raw = str(e), e.raw
         else:
             err = rec.get("error") or (body.get("error") if isinstance(body, dict) else None) or {}
-            message = f"batch: HTTP {response.get('status_code', '?')}: {err.get('message', err) if err else 'failed'}"
-        seen[rec["custom_id"]] = Outcome(job, None, message, None)
+            said = err.get("message", err) if isinstance(err, dict) else err
+            message = f"batch: HTTP {response.get('status_code', '?')}: {' '.join(str(said or 'failed').split())}"
+        seen[rec["custom_id"]] = Outcome(job, None, message, None, raw=raw)
     return [seen.get(custom_id(j)) or Outcome(j, None, f"batch {status} before this request ran", None) for j in jobs]
 
 
-def _provider(name: str, provider: Provider) -> OpenAIProvider:
-    if not isinstance(provider, OpenAIProvider):
+def _provider(name: str, provider: Provider) -> Any:
+    if not getattr(provider, "supports_batch", False):
         raise ConfigError(f"variant '{name}': --batch needs an openai or azure variant "
                           "(and a suite without `execute: true`)")
     return provider
 
 
-async def _submit(name: str, provider: OpenAIProvider, jobs: list[Job], azure: bool) -> dict[str, Any]:
-    url = "/chat/completions" if azure else "/v1/chat/completions"
-    data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in batch_lines(jobs, url)).encode()
-    f = await provider.client.files.create(file=(f"{name}.jsonl", data, "application/jsonl"), purpose="batch")
-    b = await provider.client.batches.create(input_file_id=f.id, endpoint=url, completion_window="24h",
-                                             metadata={"evalkit_variant": name[:512]})
-    return {"batch_id": b.id, "input_file_id": f.id, "keys": [custom_id(j) for j in jobs]}
+async def _submit(name: str, provider: Any, jobs: list[Job]) -> dict[str, Any]:
+    data = "".join(json.dumps(line, ensure_ascii=False) + "\n"
+                   for line in batch_lines(jobs, provider.batch_url)).encode()
+    return {**await provider.submit_batch(name, data), "keys": [custom_id(j) for j in jobs]}
 
 
-async def _file_text(provider: OpenAIProvider, file_id: str | None) -> str:
-    if not file_id:
-        return ""
-    return (await provider.client.files.content(file_id)).text
-
-
-async def _wait(name: str, provider: OpenAIProvider, batch_id: str, quiet: bool) -> Any:
+async def _wait(name: str, provider: Any, batch_id: str, quiet: bool) -> dict[str, Any]:
     while True:
-        b = await provider.client.batches.retrieve(batch_id)
-        counts = b.request_counts
+        b = await provider.batch_status(batch_id)
         if not quiet:
-            done = f" {counts.completed + counts.failed}/{counts.total}" if counts else ""
-            print(f"batch {name}: {b.status}{done}", file=sys.stderr, flush=True)
-        if b.status in TERMINAL:
+            done = f" {b['done']}/{b['total']}" if b["total"] is not None else ""
+            print(f"batch {name}: {b['status']}{done}", file=sys.stderr, flush=True)
+        if b["status"] in TERMINAL:
             return b
         await asyncio.sleep(poll_interval())
 
 
-async def _one_variant(name: str, provider: OpenAIProvider, jobs: list[Job], run_dir: Path, azure: bool,
-                       recorder: Any, quiet: bool) -> None:
+async def _answers(name: str, provider: Any, jobs: list[Job], run_dir: Path, quiet: bool) -> list[Outcome]:
     state_path = run_dir / BATCHES
     state = read_json(state_path, "batches.json") if state_path.exists() else {}
     keys = [custom_id(j) for j in jobs]
     entry = state.get(name)
     if not entry or set(keys) - set(entry.get("keys", [])):
-        entry = await _submit(name, provider, jobs, azure)
+        entry = await _submit(name, provider, jobs)
         state[name] = entry
         write_json(state_path, state)  # before waiting: a crash resumes this batch, not a new one
     b = await _wait(name, provider, entry["batch_id"], quiet)
-    if b.status == "failed":
-        reason = "; ".join(e.message or e.code or "" for e in (b.errors.data or [])) if b.errors else ""
-        outcomes = [Outcome(j, None, f"batch failed: {reason or 'no reason given'}", None) for j in jobs]
-    else:
-        output = await _file_text(provider, b.output_file_id)
-        errors = await _file_text(provider, b.error_file_id)
-        outcomes = outcomes_from_files(jobs, output, errors, b.status)
+    if b["status"] == "failed":
+        return [Outcome(j, None, f"batch failed: {b['errors'] or 'no reason given'}", None) for j in jobs]
+    output = await provider.file_text(b["output_file_id"])
+    errors = await provider.file_text(b["error_file_id"])
+    return outcomes_from_files(jobs, output, errors, b["status"])
+
+
+async def _one_variant(name: str, provider: Any, jobs: list[Job], run_dir: Path, recorder: Any,
+                       quiet: bool) -> None:
+    try:
+        outcomes = await _answers(name, provider, jobs, run_dir, quiet)
+    except ProviderError as e:  # the endpoint failed the batch itself: each request gets the reason
+        outcomes = [Outcome(j, None, str(e), None) for j in jobs]
+    except ConfigError as e:
+        raise ConfigError(f"variant '{name}': {e}") from None
     for o in outcomes:
         recorder.add(o)
     recorder.flush()
@@ -139,8 +144,8 @@ def run_batches(jobs: list[Job], providers: dict[str, Provider], recorder: Any, 
 
     async def main() -> None:
         try:
-            await asyncio.gather(*(_one_variant(name, chosen[name], vjobs, run_dir, is_azure(variants[name]),
-                                                recorder, quiet) for name, vjobs in by_variant.items()))
+            await asyncio.gather(*(_one_variant(name, chosen[name], vjobs, run_dir, recorder, quiet)
+                                   for name, vjobs in by_variant.items()))
         finally:
             for provider in providers.values():
                 await provider.aclose()

@@ -4,6 +4,10 @@ Only requests happen here. Each finished call is handed to `on_done` as a raw `O
 writing and caching happen in batches elsewhere (runner.Recorder), so evalkit's own per-case work
 never delays the next request. Providers are always called concurrently, which is what the local
 model's micro-batching relies on.
+
+Every job yields exactly one Outcome: whatever a provider raises (its ProviderError, a timeout, or
+a bug in a plugin) becomes an error outcome with a one-line reason, never an exception that would
+take the other requests down with it.
 """
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
+from .. import secrets
 from ..errors import ProviderError
 from ..providers.base import Completion, Provider
 from ..providers.ratelimit import RateLimiter
@@ -37,6 +42,7 @@ class Outcome:
     error: str | None
     latency: float | None
     cached: bool = False
+    raw: Any = None  # what a failed provider call answered, if anything (kept with the error)
 
 
 @dataclass
@@ -66,12 +72,25 @@ async def call(lane: Lane, job: Job) -> Outcome:
                 completion = await lane.provider.complete(request)
         else:
             completion = await lane.provider.complete(request)
-        own = completion.latency_s
-        return Outcome(job, completion, None, own if own is not None else time.perf_counter() - start)
     except ProviderError as e:
-        return Outcome(job, None, str(e) or type(e).__name__, time.perf_counter() - start)
-    except TimeoutError:
-        return Outcome(job, None, f"timed out after {lane.timeout:g} s", time.perf_counter() - start)
+        return Outcome(job, None, _one_line(str(e) or type(e).__name__), time.perf_counter() - start,
+                       raw=getattr(e, "raw", None))
+    except TimeoutError as e:
+        reason = f"timed out after {lane.timeout:g} s" if lane.timeout else f"provider failed: TimeoutError: {e}"
+        return Outcome(job, None, _one_line(reason), time.perf_counter() - start)
+    except Exception as e:  # a provider's own bug: this request's error, not the run's end
+        return Outcome(job, None, _one_line(f"provider failed: {type(e).__name__}: {e}"),
+                       time.perf_counter() - start)
+    if not isinstance(completion, Completion):
+        return Outcome(job, None, f"provider returned {type(completion).__name__}, not a Completion",
+                       time.perf_counter() - start)
+    own = completion.latency_s
+    return Outcome(job, completion, None, own if own is not None else time.perf_counter() - start)
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(secrets.scrub(text).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 async def dispatch(jobs: list[Job], lanes: dict[str, Lane], concurrency: int,

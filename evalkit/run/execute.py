@@ -6,12 +6,17 @@ the first step's calls (what the expectation judges) and the whole trajectory in
 `{"response", "trajectory": [{step, calls, results, verdict, reason}], "final_answer", "messages"}`.
 Only functions declared in the suite are ever executed, with arguments valid against their full
 schema, each under a timeout; anything else is answered with an error result, not run.
+
+Each tool call runs in a daemon thread of its own: a tool that never returns is abandoned at its
+timeout and cannot keep evalkit alive after the run (asyncio's worker threads would: the run's
+event loop waits for them on exit).
 """
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import json
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -83,7 +88,7 @@ async def run_call(tools: Tools, call: ToolCall) -> tuple[Any, str | None]:
         return {"error": reason}, reason
     args = json.loads(call.arguments) if isinstance(call.arguments, str) and call.arguments.strip() else {}
     try:
-        value = await asyncio.wait_for(asyncio.to_thread(tools.implementations[call.name], **args), tools.timeout)
+        value = await asyncio.wait_for(_in_daemon_thread(tools.implementations[call.name], args), tools.timeout)
     except asyncio.TimeoutError:
         reason = f"{call.name} timed out after {tools.timeout:g} s"
         return {"error": reason}, reason
@@ -91,6 +96,29 @@ async def run_call(tools: Tools, call: ToolCall) -> tuple[Any, str | None]:
         reason = f"{call.name} raised {type(e).__name__}: {e}"
         return {"error": reason}, reason
     return value, None
+
+
+def _in_daemon_thread(fn: Callable[..., Any], kwargs: dict[str, Any]) -> asyncio.Future:
+    """fn(**kwargs) in a daemon thread; the future settles when it returns or raises."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(value)
+
+    def target() -> None:
+        try:
+            value, error = fn(**kwargs), None
+        except BaseException as e:  # noqa: BLE001 - SystemExit in a tool is the tool's failure too
+            value, error = None, e if isinstance(e, Exception) else RuntimeError(f"{type(e).__name__}: {e}")
+        try:
+            loop.call_soon_threadsafe(settle, value, error)
+        except RuntimeError:  # the run ended (loop closed) before this abandoned tool returned
+            pass
+
+    threading.Thread(target=target, name=f"evalkit-tool-{getattr(fn, '__name__', 'call')}", daemon=True).start()
+    return future
 
 
 def assistant_message(completion: Completion, ids: list[str], api: str) -> dict[str, Any]:
@@ -112,6 +140,8 @@ def result_messages(calls: tuple[ToolCall, ...], ids: list[str], results: list[A
 
 class ExecutingProvider:
     """Wraps a provider: executes each round of calls and asks again, up to `max_steps` rounds."""
+
+    supports_batch = False  # the Batch API cannot run tools between steps
 
     def __init__(self, inner: Provider, tools: Tools, max_steps: int = MAX_STEPS):
         self.inner, self.tools, self.max_steps = inner, tools, max_steps

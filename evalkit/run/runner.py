@@ -2,21 +2,28 @@
 send the rest concurrently (evalkit/run/dispatch.py), score and append results in small batches off
 the request path, then summarise and render the report. A run directory can be resumed after a
 crash or Ctrl-C (evalkit/run/resume.py); `--batch` sends the requests through the Batch API instead
-(evalkit/run/batch.py)."""
+(evalkit/run/batch.py).
+
+Every planned key (case x variant x repeat) ends as exactly one result line: any response, however
+malformed, is an `error` or `invalid_arguments` result (the provider boundary never raises). A
+result that cannot be scored or written stops the run loudly (IncompleteRun, exit 4) with every
+earlier result kept, so `--resume` finishes it; summary.json states `planned` and `recorded`."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import secrets
 from ..analysis.metrics import summarise
 from ..analysis.tokens import request_counter
-from ..errors import ConfigError, SuiteError
+from ..errors import ConfigError, IncompleteRun, SuiteError
 from ..providers import create_provider
 from ..providers.base import ChatRequest, Completion, Provider
 from ..providers.ratelimit import RateLimiter
@@ -120,7 +127,9 @@ def variant_info(variant: VariantSpec, batch: bool = False) -> dict[str, Any]:
 
 
 def make_result(p: Prepared, repeat: int, completion: Completion | None, error: str | None,
-                latency: float | None, tokens: dict[str, Any] | None, sha: str, string_match: str) -> Result:
+                latency: float | None, tokens: dict[str, Any] | None, sha: str, string_match: str,
+                raw: Any = None) -> Result:
+    """`raw`: what a failed call answered (a malformed body, an HTTP error body), kept with the error."""
     verdict = decide(p.case.expect, completion, p.full_functions, error=error, string_match=string_match)
     verdict = judge_answer(p.case.expect, completion, verdict)  # issue H: later steps, final answer
     expected_names = sorted(c.name for c in p.case.expect.calls)
@@ -136,16 +145,23 @@ def make_result(p: Prepared, repeat: int, completion: Completion | None, error: 
         usage=None if usage is None else {"prompt_tokens": usage.prompt_tokens,
                                           "completion_tokens": usage.completion_tokens,
                                           "cached_tokens": usage.cached_tokens},
-        tokens=tokens, latency_s=latency, error=error, raw=completion.raw if completion else None,
+        tokens=tokens, latency_s=latency, error=error, raw=completion.raw if completion else raw,
         tags=list(p.case.tags),
         name_correct=None if p.case.expect.refuse or completion is None else expected_names == got_names,
     )
 
 
+class RecordingFailed(Exception):
+    """A result could not be scored, written or cached: the run must stop (str: what failed)."""
+
+
 class Recorder:
     """Scores finished outcomes and appends them to results.jsonl in batches; stores new responses
     in the cache after their results are written. Per-request work (token counts, function hashes)
-    is memoised per prepared request, so repeats and variants share it."""
+    is memoised per prepared request, so repeats and variants share it.
+
+    A failure here is never swallowed: `flush` writes every result it could score, then raises
+    RecordingFailed naming what failed, and refuses to record anything more."""
 
     def __init__(self, suite: Suite, writer: ResultsWriter, counters: dict[str, Callable],
                  cache: ResponseCache | None, progress: Progress | None, batch: bool = False):
@@ -153,6 +169,7 @@ class Recorder:
         self.batch = batch
         self.pending: list[Outcome] = []
         self.written = 0
+        self.failure: str | None = None
         self.errors = 0
         self._tokens: dict[int, dict | None] = {}
         self._shas: dict[int, str] = {}
@@ -168,29 +185,54 @@ class Recorder:
         if tkey not in self._shas:
             self._shas[tkey] = functions_sha(p.request.tools)
         r = make_result(p, o.job.repeat, o.completion, o.error, o.latency, self._tokens[key], self._shas[tkey],
-                        self.suite.spec.string_match)
+                        self.suite.spec.string_match, raw=o.raw)
         r.cached, r.batch = o.cached, self.batch
         return r
 
     def flush(self) -> None:
+        if self.failure:
+            raise RecordingFailed(self.failure)
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        results = [self._result(o) for o in batch]
-        self.writer.write(results)
+        results, scored = [], []
+        for o in batch:
+            try:
+                results.append(self._result(o))
+                scored.append(o)
+            except Exception as e:  # evalkit's own bug: say which result, keep the others
+                case, variant, repeat = o.job.key
+                self.failure = self.failure or (f"cannot score case '{case}' of variant '{variant}' (repeat "
+                                                f"{repeat}): {type(e).__name__}: {_one_line(e)}")
+        try:
+            self.writer.write(results)
+        except Exception as e:  # disk full, file gone, an unencodable value
+            self.failure = f"cannot write {self.writer.path}: {type(e).__name__}: {_one_line(e)}"
+            raise RecordingFailed(self.failure) from None
         self.written += len(results)
         self.errors += sum(r.verdict == "error" for r in results)
-        if self.cache is not None:
-            self.cache.put_many((o.job.cache_key, o.completion, o.latency) for o in batch
-                                if o.job.cache_key and o.completion is not None and not o.cached)
         if self.progress:
             for r in results:
                 self.progress.advance(r.verdict)
+        if self.cache is not None:
+            try:
+                self.cache.put_many((o.job.cache_key, o.completion, o.latency) for o in scored
+                                    if o.job.cache_key and o.completion is not None and not o.cached)
+            except Exception as e:
+                self.failure = self.failure or (f"cannot store responses in the cache {self.cache.path}: "
+                                                f"{type(e).__name__}: {_one_line(e)} (--no-cache runs without it)")
+        if self.failure:
+            raise RecordingFailed(self.failure)
 
     async def flush_every(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
             self.flush()
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(secrets.scrub(str(e)).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def plan_jobs(suite: Suite, prepared: list[Prepared], options: RunOptions,
@@ -236,7 +278,9 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
         _start_run_dir(run_dir, suite, variants, cases, prepared, options)
     done = completed(results_path(run_dir)) if options.resume else set()
     endpoints = {v.name: endpoint_of(providers[v.name], v) for v in variants}
-    jobs = [j for j in plan_jobs(suite, prepared, options, endpoints) if j.key not in done]
+    planned_jobs = plan_jobs(suite, prepared, options, endpoints)
+    planned = Counter(j.prepared.variant.name for j in planned_jobs)
+    jobs = [j for j in planned_jobs if j.key not in done]
     cache = ResponseCache(options.cache_path) if options.cache and any(j.cache_key for j in jobs) else None
     counters = {v.name: token_counter(v, providers[v.name]) for v in variants}
     progress = Progress(len(jobs), "running") if options.progress and jobs else None
@@ -260,17 +304,28 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
                         quiet=not options.progress)
         elif to_send:
             asyncio.run(_send(to_send, variants, providers, recorder, concurrency))
+    except RecordingFailed as e:
+        raise IncompleteRun(f"{e}; the run stopped with {len(done) + recorder.written} of {len(planned_jobs)} "
+                            f"results recorded in {run_dir}; after fixing it, finish the rest with: "
+                            f"evalkit run --resume {run_dir}") from None
     except KeyboardInterrupt:
-        recorder.flush()
+        try:
+            recorder.flush()
+        except RecordingFailed:
+            pass  # interrupted anyway; what is recorded is counted below
         raise RunInterrupted(run_dir, len(done) + recorder.written, len(done) + len(jobs)) from None
     finally:
-        writer.close()
+        try:
+            writer.close()
+        except OSError:
+            pass  # the failed write was reported; the lines before it are on disk
         if cache is not None:
             cache.close()
         if progress:
             progress.close()
     t_finish = time.perf_counter()
-    outcome = finish_run(run_dir, [v.name for v in variants], {v.name: variant_info(v, options.batch) for v in variants})
+    outcome = finish_run(run_dir, [v.name for v in variants], {v.name: variant_info(v, options.batch) for v in variants},
+                         planned=dict(planned))
     outcome.requests = sent
     outcome.timings = {"prepare": t_requests - t_start, "requests": t_finish - t_requests,
                        "finish": time.perf_counter() - t_finish}
@@ -284,13 +339,23 @@ async def _send(jobs: list[Job], variants: list[VariantSpec], providers: dict[st
                           None if getattr(providers[v.name], "handles_timeout", False) else v.timeout)
              for v in variants}
     flusher = asyncio.create_task(recorder.flush_every(FLUSH_INTERVAL))
+    work = asyncio.create_task(dispatch(jobs, lanes, concurrency, recorder.add))
     try:
-        await dispatch(jobs, lanes, concurrency, recorder.add)
+        await asyncio.wait({flusher, work}, return_when=asyncio.FIRST_COMPLETED)
+        if flusher.done():  # the recorder failed: stop sending, report it
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            flusher.result()
+        await work
     finally:  # also on Ctrl-C (cancellation): keep every finished result
         flusher.cancel()
-        recorder.flush()
-        for provider in providers.values():
-            await provider.aclose()
+        work.cancel()
+        await asyncio.gather(flusher, work, return_exceptions=True)
+        try:
+            recorder.flush()
+        finally:
+            for provider in providers.values():
+                await provider.aclose()
 
 
 def error_share(summary: dict[str, Any]) -> tuple[int, int]:
@@ -299,10 +364,34 @@ def error_share(summary: dict[str, Any]) -> tuple[int, int]:
     return sum(v.get("errors", 0) for v in variants), sum(v.get("n", 0) for v in variants)
 
 
-def finish_run(run_dir: Path, order: list[str], info: dict[str, dict[str, Any]]) -> RunOutcome:
+def finish_run(run_dir: Path, order: list[str], info: dict[str, dict[str, Any]],
+               planned: dict[str, int] | None = None) -> RunOutcome:
     """results.jsonl -> summary.json (also used to re-summarise a run). The report is rendered by
-    the caller (`evalkit.report.write_report`), which keeps jinja2 off the run's import path."""
+    the caller (`evalkit.report.write_report`), which keeps jinja2 off the run's import path.
+    With `planned` (results planned per variant), the summary states `planned` and `recorded`
+    (distinct keys held) at the top level and per variant."""
     records = read_results(run_dir)
     summary = summarise(records, info, order)
+    if planned is not None:
+        keys = {(r["variant"], r["case_id"], r.get("repeat", 0)) for r in records}
+        recorded = Counter(variant for variant, _, _ in keys)
+        for name, metrics in summary.get("variants", {}).items():
+            metrics["planned"], metrics["recorded"] = planned.get(name, 0), recorded.get(name, 0)
+        summary["planned"] = sum(planned.values())
+        summary["recorded"] = sum(recorded[name] for name in planned)
     write_json(run_dir / SUMMARY, summary)
     return RunOutcome(run_dir, summary, records)
+
+
+def incomplete(summary: dict[str, Any]) -> tuple[int, int] | None:
+    """(recorded, planned) when a run holds fewer results than it planned, else None."""
+    planned, recorded = summary.get("planned"), summary.get("recorded")
+    if isinstance(planned, int) and isinstance(recorded, int) and recorded < planned:
+        return recorded, planned
+    return None
+
+
+def common_error(results: list[dict[str, Any]]) -> tuple[str, int] | None:
+    """The most frequent error reason of a run's results, and how often it occurs."""
+    counts = Counter(r.get("error") or r.get("reason") or "" for r in results if r.get("verdict") == "error")
+    return counts.most_common(1)[0] if counts else None

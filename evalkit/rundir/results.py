@@ -1,6 +1,8 @@
 """The run directory: results.jsonl (one line per case x variant x repeat), summary.json, report.html.
 
 A result line is plain JSON so users can open it with jq or pandas; `Result` is its typed form.
+Everything written here is standard JSON in UTF-8 (evalkit/jsontext.py: no bare NaN, no lone
+surrogates) with every credential scrubbed (evalkit/secrets.py).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .. import jsontext, secrets
 from ..errors import InputError
 from ..suite.model import AnyOf, Expectation
 
@@ -57,18 +60,29 @@ class Result:
 
     def to_line(self) -> str:
         # a shallow dict: json.dumps walks the nested values itself (asdict's deep copy cost ~0.1 ms/case)
-        return json.dumps(self.__dict__, ensure_ascii=False, default=str)
+        record: dict[str, Any] = self.__dict__
+        try:
+            line = jsontext.dumps(record)
+        except RecursionError:  # a raw response nested deeper than the encoder goes: keep the verdict
+            record = {**record, "raw": {"unrecorded": "the raw response nests too deep to store"}}
+            line = jsontext.dumps(record)
+        if secrets.found(line):
+            line = jsontext.dumps(secrets.scrub_value(record))
+        return line
 
 
 class ResultsWriter:
-    """Appends one line per finished result and flushes, so a killed run keeps what it finished."""
+    """Appends one line per finished result and flushes, so a killed run keeps what it finished.
+    Each write is whole lines: a failure (disk full) leaves at worst one torn line at the end,
+    which resume cuts."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._f = open(path, "a", encoding="utf-8")
+        self._f = open(path, "ab")
 
     def write(self, results: Iterable[Result]) -> None:
-        self._f.write("".join(r.to_line() + "\n" for r in results))
+        data = "".join(r.to_line() + "\n" for r in results).encode("utf-8")
+        self._f.write(data)
         self._f.flush()
         os.fsync(self._f.fileno())
 
@@ -108,6 +122,10 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Atomically (write, then rename): standard JSON, credentials scrubbed."""
+    text = jsontext.dumps(data, indent=2)
+    if secrets.found(text):
+        text = jsontext.dumps(secrets.scrub_value(data), indent=2)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
