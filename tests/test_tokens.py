@@ -45,7 +45,7 @@ def no_network(monkeypatch):
 
 def _request(vector, model="m"):
     tools = to_tools(vector.get("tools") or vector.get("functions") or ())
-    extra = {"tool_choice": vector["tool_choice"]} if "tool_choice" in vector else {}
+    extra = {k: vector[k] for k in ("tool_choice", "function_call") if k in vector}
     api = "functions" if "functions" in vector else "tools"
     return ChatRequest(model=model, messages=tuple(vector["messages"]), tools=tools, api=api, extra=extra)
 
@@ -183,6 +183,36 @@ def test_short_functions_render_as_no_argument_types():
     full = count_request(_request(vector), encoding)
     cut = count_request(ChatRequest(model="m", messages=tuple(vector["messages"]), tools=short), encoding)
     assert cut.messages == full.messages and cut.functions < full.functions
+
+
+def _vector(vector_id):
+    return next(v for g in VECTORS["groups"] for v in g["vectors"] if v["id"] == vector_id)
+
+
+def test_rendering_of_nested_anyof_arrays_and_odd_names():
+    fn = {"name": "f", "description": "d", "parameters": {"type": "object", "required": ["location"], "properties": {
+        "location": {"type": "string", "description": "The city"},
+        "field number one": {"type": "object", "properties": {"yes": {"type": "string", "enum": ["Yes", "No"],
+                                                                      "description": "dropped at depth"}}},
+        "limit": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+        "rows": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "integer", "enum": [1, 2.0]}}}},
+        "blob": {"oneOf": [{"type": "string"}]}}}}
+    assert render_functions([fn]) == "\n".join([
+        "namespace functions {", "", "// d", "type f = (_: {", "// The city", "location: string,",
+        "field number one?: {", '  yes?: "Yes" | "No",', "},", "limit?: number | null,",
+        "rows?: {", "  n?: 1 | 2,", "}[],", "blob?: any,", "}) => any;", "", "} // namespace functions"])
+    assert "// dropped at depth" in render_functions([fn], nested_descriptions=True)
+
+
+def test_tools_and_functions_render_alike_except_descriptions_at_depth():
+    encoding = encoding_for("gpt-3.5-turbo")
+    flat = _request(_vector("hmarr-anyof-three-objects"))
+    as_tools = ChatRequest(model="m", messages=flat.messages, tools=flat.tools, api="tools")
+    assert count_request(as_tools, encoding) == count_request(flat, encoding) and flat.api == "functions"
+    deep = _request(_vector("hmarr-nested-description-dropped"))
+    deep_tools = ChatRequest(model="m", messages=deep.messages, tools=deep.tools, api="tools")
+    description = encoding.encode("  // Write 3 points why this text is well written\n")
+    assert count_request(deep_tools, encoding).prompt - count_request(deep, encoding).prompt == len(description)
 
 
 def test_no_tools_means_no_function_share():

@@ -1,7 +1,8 @@
 """Prompt-token counting for chat requests: messages and function definitions, with tiktoken.
 
-The API renders function definitions (sent as `tools` or as legacy `functions`, same text) into a
-hidden system block written as TypeScript:
+The API renders function definitions (sent as `tools` or as legacy `functions`) into a hidden
+system block written as TypeScript, the rendering hmarr/openai-chat-tokens worked out against the
+API (`formatFunctionDefinitions`):
 
     namespace functions {
 
@@ -10,22 +11,38 @@ hidden system block written as TypeScript:
     // The city and state, e.g. San Francisco, CA
     location: string,
     unit?: "celsius" | "fahrenheit",
+    field number one?: {
+      yes?: "Yes" | "No",
+    },
+    limit?: number | null,
+    tags?: string[],
     }) => any;
 
     } // namespace functions
 
+Types: string, number (also for integer), boolean, null; a string or number `enum` as a union of
+literals; `anyOf` as a union of its branches; an object as a nested block indented two spaces;
+an array as `T[]` (`any[]` without `items`); anything else `any`. Property names are written as
+they are, identifiers or not; `const`, bounds, patterns and `$ref` are not rendered. A property's
+description is a `//` line above it, but the legacy `functions` rendering drops the descriptions
+of nested objects' properties (hmarr's "descriptions at depth" vectors: 46 and 96 tokens), while
+on `tools` they are counted (pamelafox's Azure gpt-35-turbo 2024 vectors, which need them).
+
 We count that rendering plus the chat overhead the OpenAI cookbook documents (3 tokens per message,
-+1 per `name`, +3 priming the reply) and three empirical adjustments found against the API
-(+9 for the functions block, the first system message gains a trailing newline, -4 when a system
-message exists because the block shares it). This reproduces every published vector we know
-exactly: the cookbook's weather example (105 on gpt-3.5-turbo / gpt-4, 101 on gpt-4o), its
-message example (129 / 124) and 19 API-validated vectors for nested objects, arrays, enums and
-function messages (tests/test_tokens.py). The cookbook's own `num_tokens_for_tools` constants are
-a linear fit of this rendering: they agree on the weather example but miss 11 of those 19.
++1 per `name`, +3 priming the reply) and the adjustments hmarr found against the API (+9 for the
+functions block, the first system message gains a trailing newline, -4 when a system message
+exists because the block shares it; `function_call` "none" +1, a named one 4 + the name). This
+reproduces every published vector we know exactly: the cookbook's weather example (105 on
+gpt-3.5-turbo / gpt-4, 101 on gpt-4o), its message example (129 / 124) and all 36 of hmarr's
+API-measured vectors: nested objects, `anyOf` of objects and of a const and a number, arrays of
+objects, enums, descriptions at depth, a property named "field number one", function messages,
+`function_call` (tests/data/token_vectors.json). The cookbook's own `num_tokens_for_tools`
+constants are a linear fit of this rendering: they agree on the weather example but miss most of
+the nested ones. On pamelafox's 2024 `tools` vectors we over-count by at most 3 tokens.
 
 Not validated against the API (no published vectors): `tool_calls` / `tool` messages (counted as
-their legacy `function_call` / `function` equivalents), schema keywords other than type, enum,
-items, properties, required and description, and o-series prompts (counted like gpt-4o).
+their legacy `function_call` / `function` equivalents), `oneOf`/`allOf`/`$ref` (rendered as `any`)
+and o-series prompts (counted like gpt-4o).
 """
 from __future__ import annotations
 
@@ -129,36 +146,51 @@ def _content_text(content: Any) -> str:
 
 # ---- function definitions ----------------------------------------------------------------
 
-def _type(schema: Mapping[str, Any], indent: int) -> str:
+def _enum_value(value: Any) -> str:
+    """An enum member as the TypeScript literal the API writes (no JSON escaping)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # JavaScript prints 1.0 as 1
+    return "null" if value is None else str(value)
+
+
+def _type(schema: Mapping[str, Any], indent: int, nested: bool) -> str:
+    if isinstance(schema.get("anyOf"), list):
+        return " | ".join(_type(s if isinstance(s, Mapping) else {}, indent, nested) for s in schema["anyOf"])
     kind = schema.get("type")
     enum = schema.get("enum")
-    if enum is not None and kind in (None, "string", "number", "integer"):
-        return " | ".join(json.dumps(v) if isinstance(v, str) else str(v) for v in enum)
+    if kind in ("string", "number", "integer") and isinstance(enum, list) and enum:
+        return " | ".join(_enum_value(v) for v in enum)
     if kind == "integer":
         return "number"
     if kind in ("string", "number", "boolean", "null"):
         return kind
     if kind == "object":
-        return "\n".join(["{", _properties(schema, indent + 2), "}"])
+        return "\n".join(["{", _properties(schema, indent + 2, nested), "}"])
     if kind == "array":
         items = schema.get("items")
-        return f"{_type(items, indent)}[]" if isinstance(items, Mapping) and items else "any[]"
+        return f"{_type(items, indent, nested)}[]" if isinstance(items, Mapping) else "any[]"
     return "any"
 
 
-def _properties(schema: Mapping[str, Any], indent: int) -> str:
+def _properties(schema: Mapping[str, Any], indent: int, nested: bool) -> str:
+    """An object's properties, one a line. Descriptions of nested objects' properties only with
+    `nested` (see the module docstring: the legacy rendering drops them)."""
     required = set(schema.get("required") or ())
     lines = []
     for name, prop in (schema.get("properties") or {}).items():
         prop = prop if isinstance(prop, Mapping) else {}
-        if prop.get("description"):
+        if prop.get("description") and (indent < 2 or nested):
             lines.append(f"// {prop['description']}")
         optional = "" if name in required else "?"
-        lines.append(f"{name}{optional}: {_type(prop, indent)},")
+        lines.append(f"{name}{optional}: {_type(prop, indent, nested)},")
     return "\n".join(" " * indent + line for line in lines)
 
 
-def render_functions(functions: Iterable[Mapping[str, Any]]) -> str:
+def render_functions(functions: Iterable[Mapping[str, Any]], *, nested_descriptions: bool = False) -> str:
     """The TypeScript text the API puts in the prompt for these definitions (legacy shape)."""
     lines = ["namespace functions {", ""]
     for fn in functions:
@@ -166,7 +198,7 @@ def render_functions(functions: Iterable[Mapping[str, Any]]) -> str:
             lines.append(f"// {fn['description']}")
         params = fn.get("parameters") or {}
         if params.get("properties"):
-            lines += [f"type {fn['name']} = (_: {{", _properties(params, 0), "}) => any;"]
+            lines += [f"type {fn['name']} = (_: {{", _properties(params, 0, nested_descriptions), "}) => any;"]
         else:
             lines.append(f"type {fn['name']} = () => any;")
         lines.append("")
@@ -180,18 +212,20 @@ def _legacy(tools: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 # Requests of one variant share one tools tuple (see prepare.py): key by identity, keep the
 # tuple alive in the value so its id cannot be reused while cached.
-_definitions_cache: dict[tuple[str, int], tuple[tuple, int]] = {}
+_definitions_cache: dict[tuple[str, int, str], tuple[tuple, int]] = {}
 
 
-def definitions_tokens(tools: tuple[Mapping[str, Any], ...], encoding: tiktoken.Encoding) -> int:
+def definitions_tokens(tools: tuple[Mapping[str, Any], ...], encoding: tiktoken.Encoding,
+                       api: str = "tools") -> int:
     """Tokens of the rendered definitions block, framing included (0 for no definitions)."""
     if not tools:
         return 0
-    key = (encoding.name, id(tools))
+    key = (encoding.name, id(tools), api)
     hit = _definitions_cache.get(key)
     if hit is not None and hit[0] is tools:
         return hit[1]
-    count = _count(encoding, render_functions(_legacy(tools))) + FUNCTIONS_BLOCK
+    text = render_functions(_legacy(tools), nested_descriptions=api == "tools")
+    count = _count(encoding, text) + FUNCTIONS_BLOCK
     if len(_definitions_cache) > 4096:
         _definitions_cache.clear()
     _definitions_cache[key] = (tools, count)
@@ -255,7 +289,7 @@ def count_request(request: ChatRequest, encoding: tiktoken.Encoding) -> TokenCou
     if not request.tools:
         return TokenCount(prompt=without, functions=0)
     choice = request.extra.get("tool_choice", request.extra.get("function_call"))
-    functions = (definitions_tokens(request.tools, encoding) + _shared_system(request.messages, encoding)
+    functions = (definitions_tokens(request.tools, encoding, request.api) + _shared_system(request.messages, encoding)
                  + _choice_tokens(encoding, choice))
     return TokenCount(prompt=without + functions, functions=functions)
 
