@@ -7,10 +7,11 @@ import pytest
 from fakeserver import FakeServer, last_user, tool_reply
 from junitparser import Failure, JUnitXml, Skipped
 
-from evalkit.analysis.metrics import RATES, summarise
+from evalkit import metricset
+from evalkit.analysis.metrics import summarise
 from evalkit.analysis.stats import mcnemar_exact, wilson
 from evalkit.gate.compare import drop_check, first_scored
-from evalkit.suite.sections import METRICS, GateSpec
+from evalkit.suite.sections import GateSpec
 
 
 def rec(case_id, verdict, variant="v", should_call=True, repeat=0, reason=""):
@@ -96,6 +97,9 @@ def test_cases_added_and_removed_are_listed_not_compared(pair, cli):
     run = calls(10, prefix="old")[:8] + [rec("new1", "wrong_function"), rec("new2", "wrong_function")]
     base_dir, run_dir = pair(base, run)
     code, out, _ = cli("gate", run_dir, "--baseline", base_dir)
+    assert code == 1 and "FAIL (incomplete run)" in out  # gone1, gone2: the run lacks baseline cases
+    assert "incomplete: 2 cases of the baseline missing (gone1, gone2)" in out
+    code, out, _ = cli("gate", run_dir, "--baseline", base_dir, "--allow-partial")
     assert code == 0, out  # the two new wrong cases do not count as a drop
     assert "cases only in this run (not compared): new1, new2" in out
     assert "cases only in the baseline (not compared): gone1, gone2" in out
@@ -171,14 +175,19 @@ def test_suite_gate_section_sets_thresholds_and_flags_override(tmp_path, pair, c
 
 def test_new_and_missing_variants_are_noted(pair, cli):
     base, run = pair(calls(6) + calls(6, variant="old"), calls(6) + calls(6, variant="new", wrong={0, 1, 2}))
-    code, out, _ = cli("gate", run, "--baseline", base, "--min", "accuracy=0.9")
+    code, out, _ = cli("gate", run, "--baseline", base, "--min", "accuracy=0.9", "--allow-partial")
     assert code == 1  # the new variant has no baseline, but its floor still applies
     assert "variant 'new' is not in the baseline" in out
-    assert "variant 'old' of the baseline is not in this run: not gated" in out
+    assert "incomplete: variant 'old' of the baseline is not in this run: gated on what is there" in out
+    code, out, _ = cli("gate", run, "--baseline", base, "--allow-partial", "--json")
+    assert json.loads(out)["reason"] == "pass"  # what is there is fine; 'new' has no floor now
 
 
 def test_gated_metric_names_are_the_summary_rates():
-    assert set(METRICS) == set(RATES)
+    assert GateSpec(metrics=list(metricset.names())).metrics == list(metricset.names())
+    assert set(metricset.names()) <= set(summarise([rec("a", "correct")])["variants"]["v"])
+    with pytest.raises(ValueError, match="unknown metric 'speed'"):
+        GateSpec(metrics=["speed"])
 
 
 # ---- bad input: exit 2, one line ---------------------------------------------------------------
@@ -197,7 +206,7 @@ def test_missing_run_directory(tmp_path, pair, cli):
      "results.jsonl:1: corrupt result line"),
     (lambda d: (d / "run.json").write_text("{not json"), "run.json:1: corrupt run.json"),
     (lambda d: (d / "results.jsonl").write_text(json.dumps(rec("c0", "fine")) + "\n"),
-     "field 'verdict': result 1 (case 'c0', variant 'v'): unknown verdict 'fine'"),
+     "results.jsonl:1: field 'verdict': unknown verdict 'fine'"),
     (lambda d: (d / "results.jsonl").write_text(json.dumps({**rec("c0", "correct"), "should_call": "yes"}) + "\n"),
      "field 'should_call'"),
     (lambda d: (d / "results.jsonl").write_text(""), "no results in this run"),
@@ -360,3 +369,64 @@ def test_the_example_workflow_uses_real_flags():
     assert [c.split()[1] for c in commands] == ["run", "gate"]
     for command in commands:
         build_parser().parse_args(shlex.split(command)[1:])  # argparse exits on an unknown flag
+
+
+# ---- completeness: an interrupted or partial run never passes by itself ------------------------
+
+def _plan(run_dir, cases, variants=("v",), repeats=None):
+    (run_dir / "run.json").write_text(json.dumps({"suite": "demo", "cases": list(cases),
+                                                  "variants": {v: {} for v in variants},
+                                                  "options": {"repeats": repeats}}))
+
+
+def test_fewer_results_than_planned_is_incomplete(pair, cli):
+    base_dir, run_dir = pair(calls(4), calls(4))
+    _plan(run_dir, [f"c{i}" for i in range(10)])  # the run meant 10 cases and recorded 4
+    code, out, _ = cli("gate", run_dir, "--baseline", base_dir)
+    assert code == 1 and out.startswith("evalkit gate: FAIL (incomplete run)")
+    assert "incomplete: 4 of 10 planned results recorded" in out and "--resume" in out
+    code, out, _ = cli("gate", run_dir, "--baseline", base_dir, "--json")
+    data = json.loads(out)
+    assert (data["verdict"], data["reason"], data["exit_code"]) == ("fail", "incomplete", 1)
+    check = data["variants"][0]["checks"][0]
+    assert (check["metric"], check["status"], check["run"]["k"], check["run"]["n"]) == ("results", "fail", 4, 10)
+    code, out, _ = cli("gate", run_dir, "--baseline", base_dir, "--allow-partial")
+    assert code == 0 and "gated on what is there (--allow-partial)" in out
+
+
+def test_missing_repeats_are_incomplete(pair, cli):
+    base = calls(3) + [rec(f"c{i}", "correct", repeat=1) for i in range(3)]
+    run = calls(3) + [rec("c0", "correct", repeat=1)]
+    base_dir, run_dir = pair(base, run)
+    _plan(run_dir, ["c0", "c1", "c2"], repeats=2)
+    code, out, _ = cli("gate", run_dir, "--baseline", base_dir)
+    assert code == 1 and "4 of 6 planned results recorded" in out
+
+
+def test_summary_planned_count_wins_over_run_json(pair, cli):
+    base_dir, run_dir = pair(calls(5), calls(5))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["variants"]["v"]["planned"] = 8
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    code, out, _ = cli("gate", run_dir, "--baseline", base_dir)
+    assert code == 1 and "5 of 8 planned results recorded" in out
+
+
+def test_a_missing_variant_fails_and_shows_in_junit_and_markdown(pair, cli, tmp_path):
+    base_dir, run_dir = pair(calls(6) + calls(6, variant="ft"), calls(6))
+    junit, md = tmp_path / "gate.xml", tmp_path / "gate.md"
+    code, out, _ = cli("gate", run_dir, "--baseline", base_dir, "--junit", junit, "--markdown", md)
+    assert code == 1 and "incomplete: variant 'ft' of the baseline is not in this run" in out
+    assert "❌ incomplete run" in md.read_text()
+    failures = [f for suite in JUnitXml.fromfile(str(junit)) for case in suite for f in case.result
+                if isinstance(f, Failure)]
+    assert any("variant 'ft' of the baseline is not in this run" in f.message for f in failures)
+
+
+def test_complete_run_has_no_completeness_row(pair, cli):
+    base_dir, run_dir = pair(calls(5), calls(5))
+    _plan(run_dir, [f"c{i}" for i in range(5)])
+    code, out, _ = cli("gate", run_dir, "--baseline", base_dir, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["incomplete"] == []
+    assert [c["metric"] for c in data["variants"][0]["checks"]] == ["accuracy"]

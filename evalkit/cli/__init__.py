@@ -18,7 +18,7 @@ import sys
 from ..errors import EvalkitError
 
 # Command-group modules, in the order `evalkit --help` lists them.
-COMMANDS = ["init", "run", "report", "gate", "tokens", "cost", "trials", "data", "finetune", "importer",
+COMMANDS = ["init", "run", "report", "view", "gate", "tokens", "cost", "trials", "data", "finetune", "importer",
             "export", "cache"]
 
 EXIT_INTERRUPTED = 130  # Ctrl-C
@@ -68,7 +68,7 @@ class _Termination:
         self.received = False
         self.previous = None
 
-    def __enter__(self) -> "_Termination":
+    def __enter__(self) -> _Termination:
         try:
             self.previous = signal.signal(signal.SIGTERM, self._handle)
         except ValueError:  # not the main thread (an embedding application): leave signals alone
@@ -116,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:
             return _quiet_broken_pipe()
         except EvalkitError as e:
-            print(f"evalkit: error: {e}", file=sys.stderr)
+            message = str(e)
+            if term.received:  # the run's own words say Ctrl-C; say what really stopped it
+                message = message.replace("interrupted:", "terminated (SIGTERM):", 1)
+            print(f"evalkit: error: {message}", file=sys.stderr)
             return term.code(e.exit_code)
         except KeyboardInterrupt:
             print("evalkit: terminated" if term.received else "evalkit: interrupted", file=sys.stderr)

@@ -29,8 +29,9 @@ Temperature-0 responses are cached (evalkit cache clear; --no-cache). A run kill
 with Ctrl-C or terminated (SIGTERM) keeps every finished result: `evalkit run --resume RUN_DIR`
 finishes the rest, with the selection and --set overrides the run started with.
 
-  -k "titan or msft"      only the cases whose id or a tag contains a word of the expression
-                          (and, or, not, parentheses; case-insensitive, as pytest -k)
+  -k "titan or msft"      only the cases whose id contains a word of the expression, or
+                          that carry it as a tag (and, or, not, parentheses; case-insensitive,
+                          as pytest -k)
   --set ft+short.temperature=0.7   change a variant's field for this run (VALUE is YAML;
                           FIELD may be params.seed; * for every variant); checked as the YAML is
   --json                  print the summary (and the gate) as JSON on stdout; table to stderr

@@ -1,6 +1,7 @@
 """Case selection by keyword expression, as pytest's `-k`: `titan or msft`, `not fake`,
-`(seen or unseen) and not hist`. A word matches a case when it occurs (case-insensitively) in the
-case's id or in one of its tags; `and`, `or`, `not` and parentheses combine words. Parsed by a
+`(seen or unseen) and not hist`. A word matches a case when it occurs in the case's id (a
+substring, as pytest matches test names) or is one of its tags (the whole tag, so `seen` does not
+select `unseen`), case-insensitively; `and`, `or`, `not` and parentheses combine words. Parsed by a
 small recursive-descent parser into a predicate: nothing is evaluated as Python."""
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ class _Parser:
         if token == ")" or token in _KEYWORDS:
             raise self.fail(f"unexpected '{token}'")
         word = self.take().lower()
-        return lambda c: word in c.id.lower() or any(word in t.lower() for t in c.tags)
+        return lambda c: word in c.id.lower() or any(word == t.lower() for t in c.tags)
 
 
 def case_filter(expr: str) -> Predicate:
