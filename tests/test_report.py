@@ -19,6 +19,7 @@ from evalkit.analysis.metrics import summarise
 from evalkit.cli import main
 from evalkit.report import pct, render_report
 from evalkit.rundir.results import write_json
+from evalkit.rundir.run import open_run
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -471,3 +472,234 @@ def test_grid_filters_in_headless_chromium(stocks_run, tmp_path):
     counts = dom.stdout.split('data-driver="')[1].split('"')[0].split("|")
     assert counts[:3] == [f"{len(halluc)} of 46 cases", f"{len(ft_halluc)} of 46 cases", f"{len(disagree)} of 46 cases"]
     assert counts[3] == disagree[0]
+
+
+# ---- what changed between two runs --------------------------------------------------------
+
+def test_paired_difference_is_newcombes_interval():
+    from evalkit.analysis.stats import paired_difference
+
+    # Newcombe (1998), paired data, example (a): 36 both, 12 / 2 discordant, 0 neither; method 10
+    up = paired_difference(36, 2, 12, 0)
+    assert up.delta == pytest.approx(0.2)
+    assert (up.low, up.high) == (pytest.approx(0.0569, abs=1e-4), pytest.approx(0.3404, abs=1e-4))
+    assert (up.test.b, up.test.c, up.test.n) == (2, 12, 50)
+    down = paired_difference(36, 12, 2, 0)
+    assert (down.low, down.high) == (pytest.approx(-up.high), pytest.approx(-up.low))
+    # nothing changed on 20 cases: zero, but not a zero-width certainty
+    same = paired_difference(10, 0, 0, 10)
+    assert same.delta == 0 and same.low < -0.05 and same.high > 0.05 and same.test.p_value == 1.0
+    everything = paired_difference(0, 10, 0, 0)
+    assert everything.low == -1.0 and everything.high < -0.5
+    assert paired_difference(0, 0, 0, 0).delta is None
+
+
+class ChangesParser(HTMLParser):
+    """The 'What changed' rows (data-* attributes) and the flips table, in page order."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.rows, self.flips, self.links = [], [], []
+        self._flip = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr" and "chg" in a.get("class", ""):
+            self.rows.append(a)
+        if tag == "tr" and a.get("class", "").startswith("flip "):
+            self._flip = {**a, "text": ""}
+            self.flips.append(self._flip)
+        if tag == "a" and self._flip is not None:
+            self.links.append(a["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "tr":
+            self._flip = None
+
+    def handle_data(self, data):
+        if self._flip is not None:
+            self._flip["text"] += data
+
+
+def before_after(tmp_path):
+    """Before: the seed's scenario. After: base fixes every fake company; ft breaks two real ones
+    and fixes its one miss."""
+    before = write_run(tmp_path / "before", seed_records())
+    after_records = []
+    for r in seed_records():
+        if r["variant"] == "base":
+            after_records.append({**r, "verdict": "correct", "reason": None})
+        elif r["case_id"] in ("real3", "real1"):
+            after_records.append({**r, "verdict": "wrong_arguments", "reason": f"symbol differs on {r['case_id']}"})
+        elif r["case_id"] == "fake0":
+            after_records.append({**r, "verdict": "correct", "reason": None})
+        else:
+            after_records.append(r)
+    after = write_run(tmp_path / "after", after_records)
+    return before, after
+
+
+def test_comparison_headline_says_what_changed(tmp_path, cli):
+    from evalkit.analysis.stats import mcnemar_exact
+
+    before, after = before_after(tmp_path)
+    out = tmp_path / "cmp.html"
+    code, stdout, err = cli("report", before, after, "-o", out)
+    assert code == 0, err
+    html = out.read_text()
+    page = ChangesParser()
+    page.feed(html)
+    rows = {r["data-name"]: r for r in page.rows}
+    assert list(rows) == ["base", "ft"]
+    base, ft = rows["base"], rows["ft"]
+    assert float(base["data-delta"]) == pytest.approx(0.5)  # 5/10 -> 10/10
+    assert float(base["data-p"]) == pytest.approx(mcnemar_exact(0, 5).p_value)  # 0.0625: not significant
+    assert (base["data-regressions"], base["data-fixes"]) == ("0", "5")
+    assert float(base["data-low"]) < 0.5 < float(base["data-high"]) <= 1.0
+    assert float(ft["data-delta"]) == pytest.approx(-0.1)  # 9/10 -> 8/10
+    assert float(ft["data-p"]) == pytest.approx(1.0)
+    assert (ft["data-regressions"], ft["data-fixes"]) == ("2", "1")
+    assert "same" in base["class"] and "same" in ft["class"]  # neither change is significant
+    assert "No variant changed significantly" in html
+    # flips: correct -> wrong first (in case order), then the fixes
+    order = [(f["data-case"], f["data-name"], f["class"].split()[1]) for f in page.flips]
+    assert order == [("real1", "ft", "regression"), ("real3", "ft", "regression"),
+                     ("fake0", "base", "fix"), ("fake1", "base", "fix"), ("fake2", "base", "fix"),
+                     ("fake3", "base", "fix"), ("fake4", "base", "fix"), ("fake0", "ft", "fix")]
+    first = " ".join(page.flips[0]["text"].split())
+    assert "correct" in first and "wrong arguments" in first and "symbol differs on real1" in first
+    assert page.links[0] == "#case=real1&variant=after/ft"
+    data = parse(html).data_json
+    assert sorted(data["flipped"]) == ["fake0", "fake1", "fake2", "fake3", "fake4", "real1", "real3"]
+
+
+def test_comparison_calls_a_real_change_significant(tmp_path):
+    records_a = [record(f"c{i}", "m", "correct") for i in range(30)]
+    records_b = [record(f"c{i}", "m", "correct" if i < 20 else "hallucinated_call") for i in range(30)]
+    a, b = write_run(tmp_path / "a", records_a), write_run(tmp_path / "b", records_b)
+    html = render_report([open_run(a), open_run(b)])
+    page = ChangesParser()
+    page.feed(html)
+    (row,) = page.rows
+    assert "worse" in row["class"] and float(row["data-p"]) < 0.01
+    assert float(row["data-high"]) < 0  # the whole interval is below zero
+    assert "m got significantly worse (−33.3 pp, exact McNemar p = 0.002)" in html
+    assert len(page.flips) == 10 and all("regression" in f["class"] for f in page.flips)
+
+
+def test_comparison_pairs_runs_by_variant_name_and_lists_the_rest(tmp_path):
+    a = write_run(tmp_path / "a", [record("c1", "x", "correct"), record("c1", "only-a", "correct")])
+    b = write_run(tmp_path / "b", [record("c1", "x", "wrong_function"), record("c2", "x", "correct"),
+                                   record("c1", "only-b", "correct")])
+    html = render_report([open_run(a), open_run(b)])
+    page = ChangesParser()
+    page.feed(html)
+    assert [r["data-name"] for r in page.rows] == ["x"]
+    assert "Only in a: only-a." in html and "Only in b: only-b." in html
+    assert "the row above uses only the 1 cases both scored" in html  # b scored c2 too
+
+
+def test_comparison_of_hostile_runs_stays_text(tmp_path):
+    a = hostile_run(tmp_path / "a")
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    lines = [json.loads(l) for l in (b / "results.jsonl").read_text().splitlines()]
+    lines = [{**r, "verdict": "correct" if r["verdict"] != "correct" else "wrong_arguments"} for r in lines]
+    (b / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    (b / "summary.json").unlink()
+    html = render_report([open_run(a), open_run(b)])
+    report = parse(html)
+    assert not any(t == "img" for t, _ in report.tags)
+    assert not any(k.startswith("on") for _, attrs in report.tags for k in attrs)
+    assert [a for t, a in report.tags if t == "script"][0] == {"type": "application/json", "id": "evalkit-data"}
+    page = ChangesParser()
+    page.feed(html)
+    assert {f["data-case"] for f in page.flips} == {HOSTILE, "ok"}
+
+
+def six_column_comparison(stocks_run: Path, tmp_path: Path) -> Path:
+    """The stocks run against a copy where every fifth result flipped: 46 cases x 6 variants."""
+    after = tmp_path / "after"
+    shutil.copytree(stocks_run, after)
+    lines = [json.loads(l) for l in (after / "results.jsonl").read_text().splitlines()]
+    for i, r in enumerate(lines):
+        if i % 5 == 0:
+            r["verdict"] = "wrong_arguments" if r["verdict"] == "correct" else "correct"
+    (after / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    (after / "summary.json").unlink()
+    out = tmp_path / "cmp.html"
+    out.write_text(render_report([open_run(stocks_run), open_run(after)]))
+    return out
+
+
+GRID_DRIVER = """<script>
+function set(id, value) { var e = document.getElementById(id); e.value = value; e.dispatchEvent(new Event("change")); }
+function check(id, on) { var e = document.getElementById(id); e.checked = on; e.dispatchEvent(new Event("change")); }
+function fits() {
+  var wrap = document.querySelector("#grid").parentNode, box = wrap.getBoundingClientRect(), ok = true;
+  document.querySelectorAll("#grid th.vcol").forEach(function (th) {
+    var r = th.getBoundingClientRect(); if (r.left < box.left - 1 || r.right > box.right + 1 || r.right > window.innerWidth) ok = false;
+  });
+  return ok && wrap.scrollWidth <= wrap.clientWidth + 1;
+}
+function rows() {
+  return Array.prototype.map.call(document.querySelectorAll("#grid tbody tr"), function (tr) {
+    return Array.prototype.map.call(tr.querySelectorAll("td.cell"), function (td) {
+      return (td.classList.contains("dim") ? "dim:" : "") + (td.className.match(/c-(\\w+)/) || ["", "none"])[1];
+    });
+  });
+}
+var out = {width: window.innerWidth, panelHidden: getComputedStyle(document.getElementById("detail")).display === "none",
+           fitsClosed: fits()};
+document.querySelector("#grid tbody td.cell").click();
+out.fitsOpen = fits();
+out.panel = document.querySelector("#detail h3").textContent;
+set("f-verdict", "!correct"); out.notCorrect = rows(); out.notCorrectCount = document.getElementById("f-count").textContent;
+set("f-verdict", ""); check("f-disagree", true); out.disagree = rows();
+check("f-disagree", false); check("f-flipped", true); out.flipped = document.getElementById("f-count").textContent;
+document.body.setAttribute("data-driver", JSON.stringify(out));
+</script></body>"""
+
+
+def driver_result(dom: str) -> dict:
+    from html import unescape
+    return json.loads(unescape(dom.split('data-driver="')[1].split('"')[0]))
+
+
+@browser
+@pytest.mark.browser
+def test_comparison_grid_fits_and_filters_filter(stocks_run, tmp_path):
+    page = six_column_comparison(stocks_run, tmp_path)
+    page.write_text(page.read_text().replace("</body>", GRID_DRIVER))
+    dom = chromium(page.as_uri(), "--dump-dom", "--window-size=1280,900")
+    assert console_lines(dom) == []
+    out = driver_result(dom.stdout)
+    assert out["width"] == 1280
+    assert out["panelHidden"]  # nothing selected: no empty panel beside the grid
+    assert out["fitsClosed"] and out["fitsOpen"]  # all six variant columns visible, panel open or not
+    assert out["panel"]
+    data = parse(page.read_text()).data_json
+    # "not correct": every row shown has a wrong cell, and only wrong cells stay bright
+    assert out["notCorrect"] and all(len(row) == 6 for row in out["notCorrect"])
+    for row in out["notCorrect"]:
+        bright = [c for c in row if not c.startswith("dim:")]
+        assert bright and all(c != "correct" for c in bright)
+    wrong_cases = sum(any(data["results"][ids[0]]["verdict"] != "correct" for ids in c["cells"] if ids)
+                      for c in data["cases"])
+    assert out["notCorrectCount"] == f"{wrong_cases} of 46 cases"
+    # "variants disagree": every row shown has a correct and a wrong cell
+    assert out["disagree"]
+    for row in out["disagree"]:
+        kinds = {c == "correct" for c in row if c not in ("error", "none")}
+        assert kinds == {True, False}
+    assert out["flipped"] == f"{len(data['flipped'])} of 46 cases"
+
+
+@browser
+@pytest.mark.browser
+def test_comparison_screenshot_at_1280(stocks_run, tmp_path):
+    page = six_column_comparison(stocks_run, tmp_path)
+    shot = tmp_path / "cmp.png"
+    proc = chromium(page.as_uri(), f"--screenshot={shot}", "--window-size=1280,1600")
+    assert console_lines(proc) == []
+    assert shot.stat().st_size > 50_000

@@ -127,3 +127,41 @@ def repeat_stats(outcomes: Mapping[str, Sequence[bool]], k: int | None = None) -
         all_correct=wilson(sum(all(xs) for xs in cases.values()), len(cases)),
         consistency=sum(all(xs) or not any(xs) for xs in cases.values()) / len(cases),
     )
+
+
+# ---- before / after on the same cases ------------------------------------------------------
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """after − before on the same n cases: each rate with its Wilson interval, the difference with
+    its interval, and the exact McNemar test on the discordant cases."""
+
+    before: Rate
+    after: Rate
+    delta: float | None
+    low: float | None
+    high: float | None
+    test: McNemar
+
+
+def paired_difference(both: int, before_only: int, after_only: int, neither: int,
+                      confidence: float = 0.95) -> PairedDifference:
+    """Newcombe's hybrid score interval for a difference of paired proportions (Newcombe 1998,
+    method 10), built from the two Wilson intervals, with the correlation term as Altman et al.'s
+    'Statistics with Confidence' computes it (shrunk by n/2 when positive), so the interval does not
+    collapse to a point when no case changed. Counts: cases right both times, right only before,
+    right only after, wrong both times."""
+    n = both + before_only + after_only + neither
+    test = mcnemar_exact(before_only, after_only, n)
+    r1, r2 = wilson(both + before_only, n, confidence), wilson(both + after_only, n, confidence)
+    if n == 0:
+        return PairedDifference(r1, r2, None, None, None, test)
+    p1, p2 = r1.value, r2.value
+    margins = (both + before_only) * (after_only + neither) * (both + after_only) * (before_only + neither)
+    cross = both * neither - before_only * after_only
+    cross = cross - n / 2 if cross > n / 2 else min(cross, 0)
+    phi = cross / math.sqrt(margins) if margins else 0.0
+    down = math.sqrt(max(0.0, (p2 - r2.low) ** 2 - 2 * phi * (p2 - r2.low) * (r1.high - p1) + (r1.high - p1) ** 2))
+    up = math.sqrt(max(0.0, (r2.high - p2) ** 2 - 2 * phi * (r2.high - p2) * (p1 - r1.low) + (p1 - r1.low) ** 2))
+    delta = p2 - p1
+    return PairedDifference(r1, r2, delta, max(-1.0, delta - down), min(1.0, delta + up), test)

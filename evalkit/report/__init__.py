@@ -17,6 +17,7 @@ from markupsafe import Markup
 from ..rundir.results import REPORT
 from ..scoring import VERDICTS
 from .cases import case_payload, script_json
+from .changes import bar_scale, change_sentence, delta_bar, run_changes, signed
 from .charts import PALETTE, interval_bar, verdict_bars
 from .costs import CostView, cost_view
 from .runs import Comparison, Run, combine, open_run
@@ -48,7 +49,7 @@ def _env() -> Environment:
     env = Environment(loader=PackageLoader("evalkit.report", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=pct, num=num, ptext=p_text)
+    env.filters.update(pct=pct, num=num, ptext=p_text, signed=signed)
     return env
 
 
@@ -89,9 +90,14 @@ def render_report(runs: Sequence[RunInput]) -> str:
     case_order = list(comparison.runs[0].info.get("cases") or [])
     payload = case_payload(names, comparison.records, comparison.functions, case_order)
     payload["verdict_names"] = list(VERDICTS)
+    changes = run_changes(comparison)
+    if changes:
+        payload["flipped"] = sorted({c for ch in changes for c in ch.flipped})
     return _ENV.get_template("report.html.j2").render(
         title=f"evalkit report — {comparison.title}", comparison=comparison, variants=variants, names=names,
         table=table, rates=RATES, interval_bar=interval_bar,
+        changes=changes, scale=bar_scale(changes), delta_bar=delta_bar,
+        change_sentence=lambda ch: change_sentence(ch, p_text),
         sentence=verdict_sentence(variants, table["bests"]["accuracy"]),
         min_discordant=min_discordant(), matrix=pair_matrix(names, comparison.pairs),
         bars=verdict_bars(variants), costs=cost_views, cost_notes=cost_notes, colours=colours,

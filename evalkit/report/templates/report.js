@@ -6,7 +6,9 @@
   var DATA = JSON.parse(document.getElementById("evalkit-data").textContent);
   var PAGE = 50;
   var V = DATA.variants, CASES = DATA.cases, RES = DATA.results;
-  var state = { verdict: "", variant: "", disagree: false, text: "", page: 0, rows: [], sel: null };
+  var state = { verdict: "", variant: "", disagree: false, flipped: false, text: "", page: 0, rows: [], sel: null };
+  var FLIPPED = {};
+  (DATA.flipped || []).forEach(function (id) { FLIPPED[id] = 1; });
 
   function el(tag, attrs) {
     var node = document.createElement(tag);
@@ -34,6 +36,11 @@
   function show(x) { return x === undefined ? "—" : JSON.stringify(x); }
   function pretty(x) { return typeof x === "string" ? x : JSON.stringify(x, null, 2); }
   function label(v) { return v === "correct" ? "✓ correct" : v.replace(/_/g, " "); }
+  /* the grid's labels are short so that six or more variant columns fit beside the detail panel */
+  var SHORT = { correct: "✓ correct", wrong_function: "wrong fn", wrong_arguments: "wrong args",
+    invalid_arguments: "invalid args", wrong_call_count: "call count", hallucinated_call: "hallucinated",
+    over_refusal: "over-refusal", error: "error" };
+  function shortLabel(v) { return SHORT[v] || label(v); }
 
   /* ---- filtering ---- */
   function attempts(c, vi) { return (c.cells[vi] || []).map(function (i) { return RES[i]; }); }
@@ -60,6 +67,7 @@
       V.forEach(function (_, vi) { var r = first(c, vi); if (r && r.verdict !== "error") seen[r.verdict === "correct"] = 1; });
       if (Object.keys(seen).length < 2) return false;
     }
+    if (state.flipped && !FLIPPED[c.id]) return false;
     return !state.text || haystack(c).indexOf(state.text) >= 0;
   }
   function refilter() {
@@ -73,8 +81,10 @@
   function cell(ci, vi) {
     var c = CASES[ci], rs = attempts(c, vi);
     if (!rs.length) return el("td", { class: "cell muted" }, "–");
-    var td = el("td", { class: "cell c-" + rs[0].verdict, tabindex: "0", title: rs[0].reason || rs[0].verdict },
-      label(rs[0].verdict));
+    var td = el("td", { class: "cell c-" + rs[0].verdict, tabindex: "0", title: label(rs[0].verdict) + (rs[0].reason ? ": " + rs[0].reason : "") },
+      shortLabel(rs[0].verdict));
+    /* a verdict filter keeps a row when one cell matches; the other cells of the row step back */
+    if (state.verdict && !cellMatches(c, vi)) td.classList.add("dim");
     if (rs.length > 1) {
       var ok = rs.filter(function (r) { return r.verdict === "correct"; }).length;
       td.appendChild(el("span", { class: "rep", title: ok + " of " + rs.length + " attempts correct" }, ok + "/" + rs.length));
@@ -166,11 +176,20 @@
     var d = el("details", open ? { open: "" } : null, el("summary", null, title + tokensOf(key)), el("pre", null, pretty(DATA.functions[key])));
     return d;
   }
+  function closeDetail() {
+    state.sel = null;
+    $("detail").textContent = "";
+    $("cases-layout").classList.remove("has-detail");
+    try { history.replaceState(null, "", location.pathname + location.search); } catch (e) { /* file:// in some browsers */ }
+    draw();
+  }
   function select(ci, vi, attempt) {
     state.sel = { c: ci, v: vi };
     var c = CASES[ci], rs = attempts(c, vi), r = rs[attempt] || rs[0];
     var box = $("detail");
     box.textContent = "";
+    $("cases-layout").classList.add("has-detail");
+    box.appendChild(el("button", { type: "button", class: "close", title: "close the detail panel", "aria-label": "close", onclick: closeDetail }, "×"));
     box.appendChild(el("h3", null, el("code", null, c.id)));
     var tabs = el("div", { class: "vtabs" });
     V.forEach(function (name, j) {
@@ -223,6 +242,8 @@
   $("f-verdict").addEventListener("change", function (e) { state.verdict = e.target.value; refilter(); });
   $("f-variant").addEventListener("change", function (e) { state.variant = e.target.value; refilter(); });
   $("f-disagree").addEventListener("change", function (e) { state.disagree = e.target.checked; refilter(); });
+  if ($("f-flipped")) $("f-flipped").addEventListener("change", function (e) { state.flipped = e.target.checked; refilter(); });
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape" && state.sel) closeDetail(); });
   var timer = null;
   $("f-text").addEventListener("input", function (e) {
     clearTimeout(timer);
@@ -231,17 +252,29 @@
   $("prev").addEventListener("click", function () { state.page--; draw(); });
   $("next").addEventListener("click", function () { state.page++; draw(); });
   refilter();
-  var hash = new URLSearchParams(location.hash.slice(1));
-  if (hash.get("case") !== null) {
+  /* report.html#case=ID&variant=NAME opens a case: on load, and from the links in "What changed" */
+  function openHash() {
+    var hash = new URLSearchParams(location.hash.slice(1));
+    if (hash.get("case") === null) return;
     var ci = CASES.findIndex(function (c) { return c.id === hash.get("case"); });
     var vi = Math.max(0, V.indexOf(hash.get("variant")));
-    if (ci >= 0) {
-      var at = state.rows.indexOf(ci);
-      if (at >= 0) state.page = Math.floor(at / PAGE);
-      select(ci, vi, 0);
-      $("cases").scrollIntoView();
+    if (ci < 0) return;
+    if (state.rows.indexOf(ci) < 0) {  /* filtered out: show every case again */
+      state.verdict = ""; state.variant = ""; state.disagree = false; state.flipped = false; state.text = "";
+      ["f-verdict", "f-variant", "f-text"].forEach(function (id) { $(id).value = ""; });
+      ["f-disagree", "f-flipped"].forEach(function (id) { if ($(id)) $(id).checked = false; });
+      refilter();
     }
+    state.page = Math.floor(state.rows.indexOf(ci) / PAGE);
+    select(ci, vi, 0);
+    $("cases").scrollIntoView();
   }
+  window.addEventListener("hashchange", openHash);
+  document.addEventListener("click", function (e) {  /* the same link again: no hashchange, open it anyway */
+    var a = e.target.closest ? e.target.closest('a[href^="#case="]') : null;
+    if (a && a.getAttribute("href") === location.hash) { e.preventDefault(); openHash(); }
+  });
+  openHash();
   document.documentElement.setAttribute("data-ready", "1");
   document.documentElement.setAttribute("data-init-ms", String(Math.round(performance.now() - T0)));
 })();
