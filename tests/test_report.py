@@ -225,7 +225,7 @@ def seed_records():
 
 def test_small_difference_is_not_marked_best(tmp_path):
     run = write_run(tmp_path / "seed", seed_records())
-    html = render_report([(run, json.loads((run / "summary.json").read_text()), seed_records())])
+    html = render_report([open_run(run, summary=json.loads((run / "summary.json").read_text()), records=seed_records())])
     report = parse(html)
     assert report.metrics["ft"]["accuracy"]["attrs"]["data-value"] == "0.9"
     assert "best" not in report.metrics["ft"]["accuracy"]["attrs"]["class"]
@@ -240,7 +240,7 @@ def test_large_difference_is_marked_best(tmp_path):
         records.append(record(f"c{i}", "good", "correct"))
         records.append(record(f"c{i}", "weak", "correct" if i < 10 else "wrong_arguments"))
     run = write_run(tmp_path / "big", records)
-    report = parse(render_report([(run, json.loads((run / "summary.json").read_text()), records)]))
+    report = parse(render_report([open_run(run, summary=json.loads((run / "summary.json").read_text()), records=records)]))
     assert "best" in report.metrics["good"]["accuracy"]["attrs"]["class"]
     assert "★" in report.metrics["good"]["accuracy"]["text"]
     assert "best" not in report.metrics["weak"]["accuracy"]["attrs"]["class"]
@@ -308,7 +308,7 @@ def test_report_compares_runs(tmp_path, cli):
 def test_report_of_a_missing_run_is_one_line(tmp_path, cli):
     code, out, err = cli("report", tmp_path / "nope")
     assert code == 2
-    assert err.count("\n") == 1 and "no such run directory" in err
+    assert err.count("\n") == 1 and "run directory not found" in err
     (tmp_path / "empty").mkdir()
     code, out, err = cli("report", tmp_path / "empty")
     assert code == 2 and err.count("\n") == 1 and "no results.jsonl" in err
@@ -329,7 +329,7 @@ def test_repeats_and_trials_sections(tmp_path):
     curve = {"train_loss": [[1, 2.0], [2, 1.2], [3, 0.7]], "valid_loss": [[1, 2.1], [3, 0.9]]}
     run = write_run(tmp_path / "rep", records, {"ft": {"trial": {"n_epochs": 3, "learning_rate_multiplier": 2,
                                                                  "train_curve": curve}}})
-    html = render_report([(run, json.loads((run / "summary.json").read_text()), records)])
+    html = render_report([open_run(run, summary=json.loads((run / "summary.json").read_text()), records=records)])
     assert 'id="repeats"' in html and "pass^k" in html
     assert 'id="trials"' in html and "learning_rate_multiplier" in html
     assert 'class="loss"' in html and "train_loss 0.700" in html
@@ -342,7 +342,7 @@ def test_trials_chart_metric_against_each_hyperparameter(tmp_path):
                for v, k in (("t2", 4), ("t3", 8), ("t4", 6)) for i in range(10)]
     info = {v: {"trial": {"n_epochs": e, "batch_size": 8}} for v, e in (("t2", 2), ("t3", 3), ("t4", 4))}
     run = write_run(tmp_path / "grid", records, info)
-    html = render_report([(run, json.loads((run / "summary.json").read_text()), records)])
+    html = render_report([open_run(run, summary=json.loads((run / "summary.json").read_text()), records=records)])
     assert "accuracy by n_epochs" in html and "accuracy by batch_size" not in html
     assert html.count('class="hpmark"') == 3
     assert "t3: n_epochs = 3, accuracy 80.0%" in html
@@ -398,8 +398,7 @@ def test_report_in_headless_chromium(stocks_run, tmp_path):
 @pytest.mark.browser
 def test_hostile_report_runs_no_injected_code(tmp_path):
     run = hostile_run(tmp_path / "hostile")
-    (run / "report.html").write_text(render_report([(run, json.loads((run / "summary.json").read_text()),
-                                                     [json.loads(l) for l in (run / "results.jsonl").read_text().splitlines()])]))
+    (run / "report.html").write_text(render_report([open_run(run)]))
     from urllib.parse import quote
     dom = chromium((run / "report.html").as_uri() + "#case=" + quote(HOSTILE) + "&variant=" + quote("<b>v&1</b>"),
                    "--dump-dom")

@@ -5,9 +5,11 @@ import shutil
 import pytest
 from fakeserver import FakeServer, last_user, text_reply, tool_reply
 
-from evalkit.analysis.trials import by_hyperparameter, case_outcomes, trials_table
+from evalkit.analysis.metrics import case_outcomes
+from evalkit.analysis.trials import by_hyperparameter, trials_table
 from evalkit.cli import main
 from evalkit.rundir.results import SUMMARY, read_json, read_results
+from evalkit.rundir.run import open_run
 
 REAL = {"Microsoft now?": "MSFT", "Apple now?": "AAPL", "Tesla now?": "TSLA", "Nvidia now?": "NVDA",
         "IBM now?": "IBM"}
@@ -83,7 +85,7 @@ def run_dir(shared_run, tmp_path):
 
 
 def load(run_dir):
-    return (run_dir, read_json(run_dir / SUMMARY, "summary"), read_results(run_dir))
+    return open_run(run_dir)
 
 
 def test_three_trials_sorted_with_paired_tests(run_dir):
@@ -143,7 +145,8 @@ def test_cli_table_and_json(run_dir, cli):
 
 
 def test_two_runs_same_names_are_labelled(run_dir, tmp_path, cli):
-    rows = trials_table([load(run_dir), (tmp_path / "again", *load(run_dir)[1:])])
+    shutil.copytree(run_dir, tmp_path / "again")
+    rows = trials_table([load(run_dir), load(tmp_path / "again")])
     assert {r.label for r in rows} == {"run:e2", "run:e3", "run:e4", "again:e2", "again:e3", "again:e4"}
     assert rows[1].vs_best.p_value == 1.0  # the same trial in two runs: no difference
 
@@ -152,10 +155,10 @@ def test_errors_are_one_line(run_dir, tmp_path, cli):
     code, _, err = cli("trials", run_dir, "--metric", "speed")
     assert code == 2 and "unknown metric 'speed'" in err and len(err.splitlines()) == 1
     code, _, err = cli("trials", tmp_path / "nope")
-    assert code == 2 and "not a directory" in err
+    assert code == 2 and "run directory not found" in err
     (tmp_path / "empty").mkdir()
     code, _, err = cli("trials", tmp_path / "empty")
-    assert code == 2 and "summary.json" in err
+    assert code == 2 and "results.jsonl" in err and len(err.splitlines()) == 1
     summary = read_json(run_dir / SUMMARY, "summary")
     for m in summary["variants"].values():
         m.pop("trial", None)

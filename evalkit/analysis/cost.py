@@ -5,19 +5,24 @@ hosting per hour, but may send shorter prompts. Its daily cost at R requests/day
 `R * cost_per_request + fixed_per_day`; it beats the baseline above the break-even
 R* = (fixed_ft - fixed_base) / (per_request_base - per_request_ft), or never when it saves
 nothing per request. Pure functions over small dataclasses; the price table is YAML
-(evalkit/prices.yaml, overridable per suite under `prices:`).
+(evalkit/prices.yaml, overridable per suite under `prices:`). A run records the table it was
+priced with and its `tco:` settings in run.json (`cost_snapshot`), and `run_costs` prices the
+run from that record, whatever the suite file says today.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Iterable, Literal, Mapping
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import SuiteError
+from ..errors import InputError, SuiteError
+from ..rundir.results import INFO
+from ..rundir.run import Run
 from ..suite.sections import PricesSpec, TcoSpec
 
 
@@ -246,7 +251,20 @@ class CostReport:
 DEFAULT_COMPLETION_TOKENS = 20.0  # a function call's arguments or a short clarifying question
 
 
-def _training_tokens(suite: Any, tco: TcoSpec, variant: Any, notes: list[str]) -> float:
+@dataclass(frozen=True)
+class _Pricing:
+    """What pricing a set of variants needs: from a suite as it is, or from a run's record."""
+
+    variants: Sequence[Any]  # VariantSpec or rundir.run.VariantInfo: name, provider, model, ...
+    table: PriceTable
+    tco: TcoSpec
+    base_dir: Path | None  # where tco.training_file is relative to
+    where: str | None  # the file to name in an error
+    strict: bool  # a suite: a missing training file is an error; a run: a note
+
+
+def _training_tokens(pricing: _Pricing, variant: Any, notes: list[str]) -> float:
+    tco = pricing.tco
     trial = getattr(variant, "trial", None) or {}
     if tco.training_tokens is not None:
         return float(tco.training_tokens)
@@ -257,13 +275,15 @@ def _training_tokens(suite: Any, tco: TcoSpec, variant: Any, notes: list[str]) -
                      f"tco.training_file or trial.trained_tokens): training cost counted as 0")
         return 0.0
     import json
-    from pathlib import Path
 
     from .tokens import count_training_example, encoding_for_variant
 
-    path = Path(suite.path).parent / tco.training_file
+    path = (pricing.base_dir or Path(".")) / tco.training_file
     if not path.is_file():
-        raise SuiteError(suite.path, f"training file {path} not found", field="tco.training_file")
+        if pricing.strict:
+            raise SuiteError(pricing.where, f"training file {path} not found", field="tco.training_file")
+        notes.append(f"training file {path} is not there any more: training cost counted as 0")
+        return 0.0
     encoding = encoding_for_variant(variant)
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     per_epoch = sum(count_training_example(json.loads(line), encoding) for line in lines)
@@ -277,12 +297,63 @@ def _training_tokens(suite: Any, tco: TcoSpec, variant: Any, notes: list[str]) -
 
 def suite_costs(suite: Any, prompt_tokens: Mapping[str, float | None],
                 completion_tokens: Mapping[str, float | None] | None = None) -> CostReport:
-    """Per-variant cost and the TCO comparison, from token means (counted, or a run's usage)."""
+    """Per-variant cost and the TCO comparison of a suite as it is now, from token means."""
     spec = suite.spec
-    tco = spec.tco or TcoSpec()
+    pricing = _Pricing(suite.variants, merge_prices(default_prices(), spec.prices, suite.path),
+                       spec.tco or TcoSpec(), Path(suite.path).parent, suite.path, strict=True)
+    return _costs(pricing, prompt_tokens, completion_tokens)
+
+
+def cost_snapshot(suite: Any) -> dict[str, Any]:
+    """What run.json records so a run is priced as it was run: the price table (shipped prices
+    with the suite's `prices:` applied) and the suite's `tco:` section."""
+    spec = suite.spec
     table = merge_prices(default_prices(), spec.prices, suite.path)
+    return {"prices": table.model_dump(mode="json"),
+            "tco": spec.tco.model_dump(mode="json") if spec.tco else None}
+
+
+def token_means(summary: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per variant, the mean prompt tokens (API-reported, else counted) and completion tokens."""
+    prompt, completion = {}, {}
+    for name, m in summary.get("variants", {}).items():
+        prompt[name] = m.get("api_prompt_tokens") if m.get("api_prompt_tokens") is not None else m.get("prompt_tokens")
+        completion[name] = m.get("completion_tokens")
+    return prompt, completion
+
+
+def _recorded(model: type[BaseModel], data: Any, where: str, key: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise InputError(where, err["msg"], field=".".join([key, *map(str, err["loc"])])) from None
+
+
+def run_costs(run: Run, summary: Mapping[str, Any]) -> CostReport:
+    """A run's costs from what it recorded (run.json's price table, `tco:` and variant
+    settings) and its measured token means; the suite file is never read."""
+    where = str(run.path / INFO)
+    notes = []
+    table = _recorded(PriceTable, run.info.prices, where, "prices") if run.info.prices is not None \
+        else default_prices()
+    tco = _recorded(TcoSpec, run.info.tco or {}, where, "tco")
+    if run.info.prices is None:
+        notes.append("this run did not record its prices: priced with the shipped table "
+                     f"({table.source.strip()}, {table.date})")
+    suite_path = run.info.suite_path
+    pricing = _Pricing([run.variant(name) for name in summary.get("variants", {})], table, tco,
+                       Path(suite_path).parent if suite_path else None, where, strict=False)
+    report = _costs(pricing, *token_means(summary))
+    report.notes[:0] = notes
+    return report
+
+
+def _costs(pricing: _Pricing, prompt_tokens: Mapping[str, float | None],
+           completion_tokens: Mapping[str, float | None] | None = None) -> CostReport:
+    tco, table = pricing.tco, pricing.table
     report = CostReport(prices=table, costs=[])
-    for v in suite.variants:
+    for v in pricing.variants:
         price = unit_price(table, v)
         prompt = prompt_tokens.get(v.name)
         if price is None and v.provider == "local":
@@ -300,10 +371,10 @@ def suite_costs(suite: Any, prompt_tokens: Mapping[str, float | None],
         fine = price.fine_tuned
         report.costs.append(VariantCost(
             v.name, price, float(prompt), float(completion),
-            training_tokens=_training_tokens(suite, tco, v, report.notes) if fine else 0.0,
+            training_tokens=_training_tokens(pricing, v, report.notes) if fine else 0.0,
             hosting_hours_per_day=tco.hosting_hours_per_day if fine else 0.0,
             amortize_days=tco.amortize_days))
-    baseline, candidate = _pair(suite, tco, report.costs)
+    baseline, candidate = _pair(pricing, report.costs)
     if baseline and candidate:
         by_name = {c.variant: c for c in report.costs}
         point = break_even(by_name[baseline], by_name[candidate]).requests_per_day
@@ -312,11 +383,12 @@ def suite_costs(suite: Any, prompt_tokens: Mapping[str, float | None],
     return report
 
 
-def _pair(suite: Any, tco: TcoSpec, costs: list[VariantCost]) -> tuple[str | None, str | None]:
+def _pair(pricing: _Pricing, costs: list[VariantCost]) -> tuple[str | None, str | None]:
+    tco = pricing.tco
     names = {c.variant: c for c in costs}
     for field_name, value in (("tco.baseline", tco.baseline), ("tco.candidate", tco.candidate)):
-        if value and value not in {v.name for v in suite.variants}:
-            raise SuiteError(suite.path, f"no variant named '{value}'", field=field_name)
+        if value and value not in {v.name for v in pricing.variants} and pricing.strict:
+            raise SuiteError(pricing.where, f"no variant named '{value}'", field=field_name)
     baseline = tco.baseline or next((c.variant for c in costs if not c.price.fine_tuned), None)
     candidate = tco.candidate or next((c.variant for c in costs if c.price.fine_tuned), None)
     if baseline not in names or candidate not in names or baseline == candidate:

@@ -1,7 +1,14 @@
-"""Per-variant metrics from result records (BRIEF §4). Pure: records in, plain dicts out.
+"""Per-variant metrics from result records. Pure: records in, plain dicts out.
 
-Rates exclude `error` results (a provider failure says nothing about the model). Each rate `r`
-comes with `r_n` (its denominator), `r_k` (its numerator) and `r_ci` (Wilson 95%).
+Every rate is an entry of the metric set (evalkit/metricset.py) and is computed here the same way:
+error results are left out (a provider failure says nothing about the model), each case's outcome
+is the share of its attempts in the metric's denominator that succeeded, and the rate `r` is the
+mean over cases, written with `r_n` (cases), `r_k` (sum of the per-case shares: a count without
+repeats) and `r_ci` (95%: Wilson, case-level with repeats, see stats.case_rate).
+
+Paired tests (McNemar in the summary, the gate, trials and the report) use one outcome per case:
+with repeats a case counts as a success when a strict majority of its attempts are (2 of 3, not
+1 of 2), which is its single attempt without repeats.
 """
 from __future__ import annotations
 
@@ -10,20 +17,50 @@ from itertools import combinations
 from statistics import mean
 from typing import Any, Iterable, Mapping
 
+from .. import metricset
+from ..rundir.run import Run
 from ..scoring import VERDICTS
-from .stats import case_pass_rates, paired, percentile, repeat_stats, wilson
+from .stats import Rate, case_pass_rates, case_rate, paired, percentile, repeat_stats, wilson
 from .tokens import usage_check
 
-RATES = ("accuracy", "call_accuracy", "refusal_accuracy", "hallucination_rate",
-         "over_refusal_rate", "name_accuracy")
 
-
-def _rate(out: dict[str, Any], name: str, k: int, n: int) -> None:
-    r = wilson(k, n)
+def _rate(out: dict[str, Any], name: str, r: Rate) -> None:
     out[name] = r.value
-    out[f"{name}_k"] = k
-    out[f"{name}_n"] = n
+    out[f"{name}_k"] = r.k
+    out[f"{name}_n"] = r.n
     out[f"{name}_ci"] = None if r.low is None else [round(r.low, 6), round(r.high, 6)]
+
+
+def rate_of(metrics: Mapping[str, Any], name: str) -> Rate:
+    """A rate back from a summary's `r`, `r_k`, `r_n` and `r_ci` (missing: an empty rate)."""
+    ci = metrics.get(f"{name}_ci")
+    k, n = metrics.get(f"{name}_k") or 0, int(metrics.get(f"{name}_n") or 0)
+    if ci is None and n:
+        return wilson(k, n)
+    return Rate(k, n, ci[0] if ci else None, ci[1] if ci else None)
+
+
+def case_attempts(records: Iterable[Mapping[str, Any]], metric: str) -> dict[str, list[bool]]:
+    """Per case id, the metric's success on each scored attempt in its denominator."""
+    m = metricset.get(metric)
+    out: dict[str, list[bool]] = defaultdict(list)
+    for r in records:
+        if r["verdict"] != "error" and m.counts(r):
+            out[r["case_id"]].append(bool(m.success(r)))
+    return dict(out)
+
+
+def case_outcomes(records: Iterable[Mapping[str, Any]], metric: str) -> dict[str, bool]:
+    """Per case id, the metric's success as one outcome: a strict majority of its attempts
+    (its only attempt without repeats). Errors and cases outside the denominator are left out."""
+    return {c: 2 * sum(xs) > len(xs) for c, xs in case_attempts(records, metric).items()}
+
+
+def good_outcomes(records: Iterable[Mapping[str, Any]], metric: str) -> dict[str, bool]:
+    """Per case id, did it do the good thing on this metric (for a lower-is-better rate such as
+    hallucination_rate: avoid it)? The paired unit of the gate, trials and the report."""
+    hits = case_outcomes(records, metric)
+    return {c: not x for c, x in hits.items()} if metricset.lower_is_better(metric) else hits
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -33,16 +70,11 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 def variant_metrics(records: list[Mapping[str, Any]]) -> dict[str, Any]:
     scored = [r for r in records if r["verdict"] != "error"]
-    calls = [r for r in scored if r["should_call"]]
-    refusals = [r for r in scored if not r["should_call"]]
     verdicts = Counter(r["verdict"] for r in records)
-    out: dict[str, Any] = {"n": len(records), "n_scored": len(scored), "errors": verdicts.get("error", 0)}
-    _rate(out, "accuracy", sum(r["verdict"] == "correct" for r in scored), len(scored))
-    _rate(out, "call_accuracy", sum(r["verdict"] == "correct" for r in calls), len(calls))
-    _rate(out, "refusal_accuracy", sum(r["verdict"] == "correct" for r in refusals), len(refusals))
-    _rate(out, "hallucination_rate", sum(r["verdict"] == "hallucinated_call" for r in refusals), len(refusals))
-    _rate(out, "over_refusal_rate", sum(r["verdict"] == "over_refusal" for r in calls), len(calls))
-    _rate(out, "name_accuracy", sum(bool(r.get("name_correct")) for r in calls), len(calls))
+    out: dict[str, Any] = {"n": len(records), "n_scored": len(scored), "errors": verdicts.get("error", 0),
+                           "cases": len({r["case_id"] for r in scored})}
+    for m in metricset.metrics():
+        _rate(out, m.name, case_rate(case_attempts(scored, m.name)))
     out["verdicts"] = {v: verdicts.get(v, 0) for v in VERDICTS}
     usage = [r.get("usage") or {} for r in records]
     tokens = [r.get("tokens") or {} for r in records]
@@ -71,7 +103,7 @@ def repeat_metrics(records: list[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"repeats_k": s.k, "pass_rate": s.pass_rate, "pass_hat_k": s.pass_hat_k,
                            "pass_at_k": s.pass_at_k, "consistency": s.consistency,
                            "case_pass_rates": case_pass_rates(outcomes)}
-    _rate(out, "all_correct", s.all_correct.k, s.all_correct.n)
+    _rate(out, "all_correct", s.all_correct)
     return out
 
 
@@ -82,18 +114,10 @@ def by_variant(records: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[s
     return dict(groups)
 
 
-def case_correct(records: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
-    """Per case id, correct on the first repeat (the paired unit), errors left out."""
-    out: dict[str, bool] = {}
-    for r in sorted(records, key=lambda r: r.get("repeat", 0)):
-        if r["verdict"] != "error" and r["case_id"] not in out:
-            out[r["case_id"]] = r["verdict"] == "correct"
-    return out
-
-
 def pairwise(groups: Mapping[str, list[Mapping[str, Any]]]) -> list[dict[str, Any]]:
-    """Exact McNemar for every pair of variants on the cases both scored."""
-    correct = {name: case_correct(rs) for name, rs in groups.items()}
+    """Exact McNemar on accuracy for every pair of variants on the cases both scored (one
+    outcome per case: the majority of its attempts)."""
+    correct = {name: case_outcomes(rs, "accuracy") for name, rs in groups.items()}
     out = []
     for a, b in combinations(groups, 2):
         m = paired(correct[a], correct[b])
@@ -110,3 +134,12 @@ def summarise(records: list[Mapping[str, Any]], variant_info: Mapping[str, Mappi
     for name in names:
         variants[name] = {**(variant_info or {}).get(name, {}), **variant_metrics(groups[name])}
     return {"variants": variants, "pairs": pairwise({n: groups[n] for n in names})}
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """The run's summary.json, or (a run killed before it wrote one) its summary from results."""
+    if run.summary is not None:
+        return dict(run.summary)
+    info = {name: v.model_dump(exclude={"name"} | ({"batch"} if not v.batch else set()), exclude_none=True)
+            for name, v in run.info.variants.items()}
+    return summarise(list(run.records), info, list(info))

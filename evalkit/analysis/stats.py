@@ -1,4 +1,5 @@
-"""Intervals and paired tests. Every rate evalkit shows carries n and a Wilson 95% interval."""
+"""Intervals and paired tests. Every rate evalkit shows carries n and a 95% interval: Wilson when
+each case was asked once, the case-level (cluster-robust) Wilson interval of `case_rate` with repeats."""
 from __future__ import annotations
 
 import math
@@ -11,8 +12,8 @@ from scipy.special import bdtr, ndtri
 
 @dataclass(frozen=True)
 class Rate:
-    k: int
-    n: int
+    k: int | float  # with repeats: the sum of per-case shares of successful attempts
+    n: int  # cases
     low: float | None
     high: float | None
 
@@ -25,12 +26,47 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> Rate:
     """Wilson score interval (no continuity correction). n = 0 gives no interval."""
     if n == 0:
         return Rate(k, n, None, None)
+    low, high = _wilson_bounds(k / n, n, confidence)
+    return Rate(k, n, low, high)
+
+
+def _wilson_bounds(p: float, n: float, confidence: float) -> tuple[float, float]:
+    """The Wilson score interval of a share p observed over n (possibly an effective, non-integer n)."""
     z = float(ndtri(1 - (1 - confidence) / 2))
-    p = k / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Rate(k, n, max(0.0, float(centre - half)), min(1.0, float(centre + half)))
+    half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
+def case_rate(attempts: Mapping[str, Sequence[bool]], confidence: float = 0.95) -> Rate:
+    """A rate with the case as the unit: each case's outcome is the share of its attempts that
+    succeeded, the rate is the mean of those shares over cases and n is the number of cases.
+
+    With one attempt per case this is exactly `wilson`. With repeats the attempts of a case are
+    correlated, so they are not n independent trials: the variance of the mean is the
+    cluster-robust one, v = sum((s_i - mean)^2) / n^2 over the per-case shares s_i (CR0, each
+    case a cluster), and the interval is the Wilson interval at the effective sample size
+    n_eff = p(1 - p) / v (Korn & Graubard 1998). n_eff is at least the number of cases (v can
+    not exceed p(1 - p) / n) and is capped at the number of attempts; when every attempt agrees
+    with every other (p is 0 or 1) there is no spread to learn from and n_eff is the number of
+    cases. Deterministic repeats (every case all right or all wrong) thus give the interval of
+    one attempt per case, never the narrower one of n x k independent attempts."""
+    shares = [sum(map(bool, xs)) / len(xs) for xs in attempts.values() if xs]
+    n = len(shares)
+    if all(len(xs) <= 1 for xs in attempts.values()):
+        return wilson(sum(s == 1 for s in shares), n, confidence)
+    total = sum(len(xs) for xs in attempts.values())
+    p = sum(shares) / n
+    spread = sum((s - p) ** 2 for s in shares) / (n * n)
+    if p * (1 - p) <= 1e-12:
+        n_eff = float(n)
+    elif spread <= 1e-15:
+        n_eff = float(total)
+    else:
+        n_eff = min(float(total), max(float(n), p * (1 - p) / spread))
+    low, high = _wilson_bounds(p, n_eff, confidence)
+    return Rate(round(sum(shares), 6), n, low, high)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .. import metricset
+
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
@@ -20,19 +22,24 @@ def rate_cell(metrics: dict[str, Any], name: str) -> str:
     if value is None:
         return "–"
     ci = metrics.get(f"{name}_ci")
-    text = f"{100 * value:.0f}% ({metrics.get(f'{name}_k')}/{metrics.get(f'{name}_n')})"
+    text = f"{metricset.get(name).show(value)} ({metricset.count_text(metrics.get(f'{name}_k'))}/{metrics.get(f'{name}_n')})"
     return text + (f" [{100 * ci[0]:.0f}–{100 * ci[1]:.0f}]" if ci else "")
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    headers = ["variant", "n", "accuracy", "call acc.", "refusal acc.", "halluc. rate", "prompt tok"]
+    """One row per variant: n (cases), every headline metric of the metric set, prompt tokens."""
+    shown = metricset.headline()
+    headers = ["variant", "n", *(m.label for m in shown), "prompt tok"]
     rows = []
     for name, m in summary["variants"].items():
         tokens = m.get("prompt_tokens") if m.get("prompt_tokens") is not None else m.get("api_prompt_tokens")
-        rows.append([name, m["n_scored"], rate_cell(m, "accuracy"), rate_cell(m, "call_accuracy"),
-                     rate_cell(m, "refusal_accuracy"), rate_cell(m, "hallucination_rate"),
+        rows.append([name, m.get("cases", m["n_scored"]), *(rate_cell(m, r.name) for r in shown),
                      "–" if tokens is None else f"{tokens:.0f}"])
     out = render_table(headers, rows)
+    attempts = [f"{n}: {m['n_scored']} attempts over {m['cases']} cases" for n, m in summary["variants"].items()
+                if m.get("cases") is not None and m["n_scored"] > m["cases"]]
+    if attempts:
+        out += "\nn counts cases; rates are means of per-case shares of attempts (" + "; ".join(attempts) + ")"
     errors = {n: m["errors"] for n, m in summary["variants"].items() if m.get("errors")}
     if errors:
         out += "\n" + "; ".join(f"{n}: {k} error(s) excluded from rates" for n, k in errors.items())

@@ -3,6 +3,10 @@
 `evalkit.load(RUN_DIR)` returns it; `evalkit export RUN_DIR --format csv|parquet|jsonl` writes it.
 Every column is a scalar (nested values such as calls and expectations are JSON text), so the same
 table goes to CSV, Parquet and JSON lines unchanged. pandas is imported here, never by `evalkit`.
+
+Each metric of the metric set (evalkit/metricset.py) is a column too: 1.0 where the row is a
+success, 0.0 where it is not, empty where the row is outside the metric's denominator (or an
+error), so `df.groupby("variant")["refusal_accuracy"].mean()` is the rate over attempts.
 """
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from .. import metricset
 from ..errors import ConfigError, InputError
-from ..rundir.results import read_json, read_results
+from ..rundir.run import Run, VariantInfo, open_run
 
 if TYPE_CHECKING:
     import pandas
@@ -35,7 +40,7 @@ def _trajectory(raw: Any) -> tuple[int | None, str | None]:
     return None, None
 
 
-def row(rec: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def row(rec: Mapping[str, Any], variants: Mapping[str, VariantInfo]) -> dict[str, Any]:
     """One results.jsonl record -> one flat row."""
     usage, tokens = rec.get("usage") or {}, rec.get("tokens") or {}
     calls, expected = rec.get("calls") or [], rec.get("expected") or {}
@@ -59,24 +64,25 @@ def row(rec: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]]) -> di
         "tags": ",".join(rec.get("tags") or []), "calls": _json(calls), "expected": _json(expected),
         "functions_sha": rec.get("functions_sha"), "cached": rec.get("cached"),
     }
-    info = variants.get(rec["variant"]) or {}
-    for key in ("provider", "functions", "base_model", "adapter"):
-        if key in info:
-            out[key] = info[key]
-    for key, value in (info.get("trial") or {}).items():
-        out[f"trial_{key}"] = value if not isinstance(value, (dict, list)) else _json(value)
+    for m in metricset.metrics():
+        out[m.name] = float(m.success(rec)) if scored and m.counts(rec) else None
+    info = variants.get(rec["variant"])
+    if info is not None:
+        for key in ("provider", "functions", "base_model", "adapter"):
+            if getattr(info, key) is not None:
+                out[key] = getattr(info, key)
+        for key, value in (info.trial or {}).items():
+            out[f"trial_{key}"] = value if not isinstance(value, (dict, list)) else _json(value)
     return out
 
 
-def rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    run_dir = Path(run_dir)
-    records = read_results(run_dir)
-    run = read_json(run_dir / "run.json", "run.json") if (run_dir / "run.json").is_file() else {}
-    variants = run.get("variants") or {}
-    return [row(r, variants) for r in records]
+def rows(run: Run | str | Path) -> list[dict[str, Any]]:
+    run = run if isinstance(run, Run) else open_run(run)
+    variants = {name: run.variant(name) for name in dict.fromkeys(r["variant"] for r in run.records)}
+    return [row(r, variants) for r in run.records]
 
 
-def load(run_dir: str | Path) -> "pandas.DataFrame":
+def load(run_dir: Run | str | Path) -> "pandas.DataFrame":
     """The run as a DataFrame: one row per case x variant x repeat, verdict and metrics columns."""
     import pandas
 
@@ -84,7 +90,7 @@ def load(run_dir: str | Path) -> "pandas.DataFrame":
     frame = pandas.DataFrame(table)
     if frame.empty:
         return pandas.DataFrame(columns=list(COLUMNS))
-    lead = [c for c in COLUMNS if c in frame.columns]
+    lead = [c for c in (*COLUMNS, *metricset.names()) if c in frame.columns]
     return frame[lead + [c for c in frame.columns if c not in lead]]
 
 

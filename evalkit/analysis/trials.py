@@ -3,47 +3,28 @@
 A trial is a variant with a `trial:` block (copied into run.json and summary.json by the runner).
 `trials_table(runs, metric)` turns runs into `TrialRow`s sorted best-first by the chosen metric,
 each with its Wilson interval and an exact McNemar test against the best row on the cases both
-scored: a 4/5 against 5/5 is reported as "not significant", as the seed's test set deserves.
-Pure: run data in, rows out; reading run directories and printing live in the CLI.
+scored (one outcome per case: the majority of its attempts with repeats): a 4/5 against 5/5 is
+reported as "not significant", as a ten-case test set deserves. Pure: `Run`s in, rows out;
+reading run directories (rundir.open_run) and printing live in the CLI.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+from .. import metricset
 from ..errors import InputError
+from ..rundir.run import Run, VariantInfo
 from .cost import PriceTable, default_prices, unit_price
-from .metrics import RATES
-from .stats import McNemar, Rate, paired, wilson
+from .metrics import good_outcomes, rate_of, run_summary
+from .stats import McNemar, Rate, paired
 
 # The documented `trial:` keys, in display order; any other key is kept as an extra.
 TRIAL_KEYS = ("base_model", "training_file", "n_epochs", "learning_rate_multiplier", "batch_size",
               "seed", "checkpoint_step", "trained_tokens", "job_id")
 CURVE_KEY = "train_curve"  # {train_loss: [[step, value], ...], valid_loss: [...], ...}: chart data
 NOT_CHARTED = frozenset({"job_id", "trained_tokens"})  # identifiers and outcomes, not settings
-LOWER_IS_BETTER = frozenset({"hallucination_rate", "over_refusal_rate"})
 ALPHA = 0.05
-
-Run = tuple[Path, Mapping[str, Any], Sequence[Mapping[str, Any]]]  # (run dir, summary, records)
-
-
-# Per metric: which results count (its denominator) and what a success is, case by case, so the
-# paired test compares exactly what the rate measures.
-def _always(r: Mapping[str, Any]) -> bool:
-    return True
-
-
-OUTCOMES: dict[str, tuple[Callable[[Mapping[str, Any]], bool], Callable[[Mapping[str, Any]], bool]]] = {
-    "accuracy": (_always, lambda r: r["verdict"] == "correct"),
-    "call_accuracy": (lambda r: bool(r.get("should_call")), lambda r: r["verdict"] == "correct"),
-    "refusal_accuracy": (lambda r: not r.get("should_call"), lambda r: r["verdict"] == "correct"),
-    "hallucination_rate": (lambda r: not r.get("should_call"), lambda r: r["verdict"] == "hallucinated_call"),
-    "over_refusal_rate": (lambda r: bool(r.get("should_call")), lambda r: r["verdict"] == "over_refusal"),
-    "name_accuracy": (lambda r: bool(r.get("should_call")), lambda r: bool(r.get("name_correct"))),
-}
-assert set(OUTCOMES) == set(RATES)
 
 
 @dataclass(frozen=True)
@@ -79,34 +60,18 @@ class TrialRow:
 
 
 def check_metric(metric: str) -> str:
-    if metric not in OUTCOMES:
-        raise InputError(None, f"unknown metric '{metric}' (known: {', '.join(RATES)})", field="--metric")
-    return metric
+    try:
+        return metricset.get(metric).name
+    except ValueError as e:
+        raise InputError(None, str(e), field="--metric") from None
 
 
-def case_outcomes(records: Sequence[Mapping[str, Any]], metric: str) -> dict[str, bool]:
-    """Per case id, the metric's success on the first repeat; errors and cases outside the
-    metric's denominator are left out."""
-    counts, success = OUTCOMES[metric]
-    out: dict[str, bool] = {}
-    for r in sorted(records, key=lambda r: r.get("repeat", 0)):
-        if r["verdict"] != "error" and counts(r) and r["case_id"] not in out:
-            out[r["case_id"]] = success(r)
-    return out
-
-
-def _rate(metrics: Mapping[str, Any], name: str) -> Rate:
-    return wilson(int(metrics.get(f"{name}_k") or 0), int(metrics.get(f"{name}_n") or 0))
-
-
-def training_cost(info: Mapping[str, Any], trained_tokens: int | None, prices: PriceTable) -> float | None:
+def training_cost(variant: VariantInfo, trained_tokens: int | None, prices: PriceTable) -> float | None:
     """Trained tokens x the training price of the trial's base model (None when either is unknown)."""
     if not trained_tokens:
         return None
-    trial = info.get("trial") or {}
-    variant = SimpleNamespace(provider=info.get("provider"), model=info.get("model"),
-                              base_model=trial.get("base_model"), adapter=info.get("adapter"))
-    price = unit_price(prices, variant)
+    trial = variant.trial or {}
+    price = unit_price(prices, variant.model_copy(update={"base_model": variant.base_model or trial.get("base_model")}))
     if price is None or not price.fine_tuned:
         return None
     return trained_tokens * price.training / 1e6
@@ -116,7 +81,7 @@ def _sort_key(row: TrialRow) -> tuple:
     value = row.rate.value
     if value is None:
         return (1, 0.0, -row.rate.n, row.label)
-    return (0, value if row.metric in LOWER_IS_BETTER else -value, -row.rate.n, row.label)
+    return (0, value if metricset.lower_is_better(row.metric) else -value, -row.rate.n, row.label)
 
 
 def trials_table(runs: Sequence[Run], metric: str = "accuracy", *, include_all: bool = False,
@@ -125,25 +90,27 @@ def trials_table(runs: Sequence[Run], metric: str = "accuracy", *, include_all: 
     best-first by `metric`, each tested against the best with the paired exact McNemar test."""
     check_metric(metric)
     prices = prices or default_prices()
-    names = [name for _, summary, _ in runs for name in summary.get("variants", {})]
+    summaries = [run_summary(run) for run in runs]
+    names = [name for summary in summaries for name in summary.get("variants", {})]
     rows, outcomes = [], {}
-    for run_dir, summary, records in runs:
+    for run, summary in zip(runs, summaries):
         for name, m in summary.get("variants", {}).items():
             trial = dict(m.get("trial") or {})
             if not trial and not include_all:
                 continue
-            label = name if names.count(name) == 1 else f"{Path(run_dir).name}:{name}"
+            label = name if names.count(name) == 1 else f"{run.name}:{name}"
             tokens = trial.get("trained_tokens")
             tokens = int(tokens) if isinstance(tokens, (int, float)) and not isinstance(tokens, bool) else None
             curve = trial.get(CURVE_KEY) if isinstance(trial.get(CURVE_KEY), dict) else None
             rows.append(TrialRow(
-                label=label, run=Path(run_dir).name, variant=name, model=m.get("model"), trial=trial,
-                metric=metric, rate=_rate(m, metric), accuracy=_rate(m, "accuracy"),
-                refusal_accuracy=_rate(m, "refusal_accuracy"),
+                label=label, run=run.name, variant=name, model=m.get("model"), trial=trial,
+                metric=metric, rate=rate_of(m, metric), accuracy=rate_of(m, "accuracy"),
+                refusal_accuracy=rate_of(m, "refusal_accuracy"),
                 prompt_tokens=m.get("api_prompt_tokens") if m.get("api_prompt_tokens") is not None
                 else m.get("prompt_tokens"),
-                trained_tokens=tokens, training_cost=training_cost(m, tokens, prices), curve=curve))
-            outcomes[label] = case_outcomes([r for r in records if r["variant"] == name], metric)
+                trained_tokens=tokens, training_cost=training_cost(VariantInfo.of(name, m), tokens, prices),
+                curve=curve))
+            outcomes[label] = good_outcomes([r for r in run.records if r["variant"] == name], metric)
     rows.sort(key=_sort_key)
     if not rows:
         return rows
@@ -189,5 +156,4 @@ def row_json(row: TrialRow) -> dict[str, Any]:
     }
 
 
-__all__ = ["TrialRow", "trials_table", "by_hyperparameter", "row_json", "case_outcomes", "TRIAL_KEYS",
-           "CURVE_KEY"]
+__all__ = ["TrialRow", "trials_table", "by_hyperparameter", "row_json", "TRIAL_KEYS", "CURVE_KEY"]

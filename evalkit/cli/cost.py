@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..analysis.cost import CostReport, suite_costs
+from ..analysis.cost import CostReport, run_costs, suite_costs
+from ..analysis.metrics import run_summary
 from ..analysis.table import render_table
-from ..errors import InputError
 from ..run.prepare import token_summary
-from ..rundir.results import SUMMARY, read_json
+from ..rundir.run import open_run
 from ..suite import load_suite
 
 HELP = """\
@@ -20,7 +20,9 @@ against the baseline: its daily cost at a range of requests/day (training amorti
 tco.amortize_days, hosting per hour) and the break-even point, or "never".
 Given a SUITE, prompt tokens are counted offline and completion tokens assumed (tco.completion_tokens,
 default 20); given a RUN_DIR, the run's API-reported usage is used where present.
-Prices: evalkit/prices.yaml (source and date printed), overridden by the suite's `prices:`."""
+Prices: evalkit/prices.yaml (source and date printed), overridden by the suite's `prices:`; a RUN_DIR
+is priced with the table and `tco:` settings it recorded when it ran (its run.json), so the suite
+file's current state and the working directory do not matter."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,25 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _from_run(run_dir: Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    info = read_json(run_dir / "run.json", "run.json")
-    summary = read_json(run_dir / SUMMARY, "summary.json")
-    suite_path = Path(info.get("suite_path", ""))
-    if not suite_path.is_file():
-        raise InputError(str(run_dir / "run.json"), f"the run's suite {suite_path} is not there: "
-                         "run `evalkit cost` from the directory the run was started in")
-    prompt, completion = {}, {}
-    for name, m in summary["variants"].items():
-        prompt[name] = m.get("api_prompt_tokens") if m.get("api_prompt_tokens") is not None else m.get("prompt_tokens")
-        completion[name] = m.get("completion_tokens")
-    return load_suite(suite_path), prompt, completion
-
-
 def cost_data(target: str) -> CostReport:
     path = Path(target)
     if path.is_dir():
-        suite, prompt, completion = _from_run(path)
-        return suite_costs(suite, prompt, completion)
+        run = open_run(path)
+        return run_costs(run, run_summary(run))
     suite = load_suite(target)
     counted = token_summary(suite)["variants"]
     return suite_costs(suite, {name: r.get("prompt_mean") for name, r in counted.items()})

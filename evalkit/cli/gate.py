@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..gate.check import dumps, emit, gate_result, result_json
 from ..gate.spec import parse_bounds
-from ..suite.sections import METRICS
+from .. import metricset
 
 HELP = """\
 Compare each variant of RUN_DIR with the same variant of BASELINE_DIR on the cases both runs
@@ -30,8 +30,8 @@ suites, corrupt files)."""
 
 
 def add_threshold_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--metric", action="append", metavar="NAME", choices=METRICS,
-                   help=f"metric to gate (repeatable; default accuracy): {', '.join(METRICS)}")
+    p.add_argument("--metric", action="append", metavar="NAME", choices=metricset.names(),
+                   help=f"metric to gate (repeatable; default accuracy): {', '.join(metricset.names())}")
     p.add_argument("--max-drop", type=float, metavar="X",
                    help="largest allowed worsening, as a fraction (default 0.05 = 5 points)")
     p.add_argument("--alpha", type=float, metavar="A", help="significance level of the paired test (default 0.05)")

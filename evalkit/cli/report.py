@@ -4,10 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..analysis.metrics import summarise
 from ..errors import InputError
-from ..report import open_run, render_report
-from ..rundir.results import SUMMARY, read_json, read_results
+from ..report import render_report
+from ..rundir.run import open_run
 
 HELP = """\
 Render report.html for RUN_DIR: the headline table (every rate with n and a Wilson 95% interval,
@@ -29,19 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _load(run_dir: Path):
-    if not run_dir.is_dir():
-        raise InputError(str(run_dir), "no such run directory")
-    records = read_results(run_dir)
-    if (run_dir / SUMMARY).is_file():
-        return open_run(run_dir, read_json(run_dir / SUMMARY, "summary.json"), records)
-    info = read_json(run_dir / "run.json", "run.json") if (run_dir / "run.json").is_file() else {}
-    variants = info.get("variants") or {}
-    return open_run(run_dir, summarise(records, variants, list(variants)), records)
-
-
 def run(args: argparse.Namespace) -> int:
-    runs = [_load(d) for d in args.runs]
+    runs = [open_run(d) for d in args.runs]  # a run without summary.json is summarised by the report
     out = args.output or (args.runs[0] / "report.html" if len(args.runs) == 1 else Path("report.html"))
     try:
         out.write_text(render_report(runs), encoding="utf-8")

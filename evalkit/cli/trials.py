@@ -16,7 +16,8 @@ from ..analysis.trials import (
     trials_table,
 )
 from ..errors import InputError
-from ..rundir.results import SUMMARY, read_json, read_results
+from ..metricset import count_text
+from ..rundir.run import open_run
 
 USAGE = """\
 evalkit trials RUN_DIR [RUN_DIR ...] [--metric M] [--all] [--json]
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("suite", "functions"):
         if getattr(args, flag) is not None:
             raise InputError(None, f"--{flag} only applies to `evalkit trials import`")
-    runs = [_load_run(Path(t)) for t in args.targets]
+    runs = [open_run(Path(t)) for t in args.targets]
     rows = trials_table(runs, args.metric, include_all=args.all)
     if not rows:
         raise InputError(", ".join(args.targets), "no variant with a `trial:` block in these runs "
@@ -115,16 +116,10 @@ def run_import(args: argparse.Namespace, job_ids: list[str]) -> int:
     return 0
 
 
-def _load_run(run_dir: Path) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
-    if not run_dir.is_dir():
-        raise InputError(str(run_dir), "not a directory: expected an evalkit run directory")
-    return run_dir, read_json(run_dir / SUMMARY, "summary.json"), read_results(run_dir)
-
-
 def _rate(r: Rate) -> str:
     if r.value is None:
         return "–"
-    return f"{100 * r.value:.0f}% ({r.k}/{r.n}) [{100 * r.low:.0f}–{100 * r.high:.0f}]"
+    return f"{100 * r.value:.0f}% ({count_text(r.k)}/{r.n}) [{100 * r.low:.0f}–{100 * r.high:.0f}]"
 
 
 def _vs_best(row: TrialRow) -> str:

@@ -12,14 +12,14 @@ finished. `allow_partial` gates what is there instead (the completeness checks a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
-from ..analysis.metrics import RATES, by_variant, variant_metrics
+from .. import metricset
+from ..analysis.metrics import by_variant, good_outcomes, rate_of, variant_metrics
 from ..analysis.stats import McNemar, Rate, paired, wilson
 from ..errors import InputError
-from ..suite.sections import LOWER_IS_BETTER, GateSpec
-from .inputs import RunRecords
+from ..rundir.run import Run
+from ..suite.sections import GateSpec
 
 EPSILON = 1e-9  # a drop of exactly max_drop is within the limit, float noise aside
 COMPLETE_METRIC = "results"  # a completeness check: a floor of 100% on the results recorded
@@ -122,26 +122,6 @@ class GateResult:
 
 # ---- per-case view of the metrics ---------------------------------------------------------------
 
-@lru_cache(maxsize=None)
-def _case_counts(verdict: str, should_call: bool, name_correct: bool | None) -> dict[str, tuple[bool, bool]]:
-    """metric -> (the case counts toward it, it counts in the numerator), asked of
-    `variant_metrics` itself so each metric is defined in one place; memoised on the three
-    fields the definitions read."""
-    m = variant_metrics([{"case_id": "", "variant": "", "verdict": verdict, "should_call": should_call,
-                          "name_correct": name_correct}])
-    return {r: (m[f"{r}_n"] == 1, m[f"{r}_k"] == 1) for r in RATES}
-
-
-def _good_on(metric: str, records: Mapping[str, Mapping[str, Any]]) -> dict[str, bool]:
-    """Per case id in the metric's subset: did this case do well on it (the paired unit)?"""
-    out = {}
-    for cid, r in records.items():
-        counts, hit = _case_counts(r["verdict"], r["should_call"], r.get("name_correct"))[metric]
-        if counts:
-            out[cid] = (not hit) if metric in LOWER_IS_BETTER else hit
-    return out
-
-
 def first_scored(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """Per case id, its first non-error repeat (or its first repeat when every one errored)."""
     out: dict[str, Mapping[str, Any]] = {}
@@ -153,7 +133,7 @@ def first_scored(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str,
 
 
 def _rate(metrics: Mapping[str, Any], metric: str) -> Rate:
-    return wilson(metrics[f"{metric}_k"], metrics[f"{metric}_n"])
+    return rate_of(metrics, metric)
 
 
 # ---- the rules -------------------------------------------------------------------------------
@@ -176,7 +156,7 @@ def drop_check(variant: str, metric: str, base: Rate, run: Rate, test: McNemar, 
                 baseline=base, test=test)
     if base.value is None or run.value is None:
         return Check(status="skip", why=f"{metric}: no shared cases it applies to", **args)
-    rise_is_bad = metric in LOWER_IS_BETTER
+    rise_is_bad = metricset.lower_is_better(metric)
     worse = (run.value - base.value) if rise_is_bad else (base.value - run.value)
     moved = f"{metric} {pct(base.value)} -> {pct(run.value)}"
     counts = (f"McNemar p={test.p_value:.3g}, {_plural(test.b, 'case')} worse, {test.c} better "
@@ -218,8 +198,9 @@ def gate_variant(name: str, base_records: list[Mapping[str, Any]], run_records: 
     run_m = variant_metrics([r for r in run_records if r["case_id"] in shared])
     checks = []
     for metric in spec.metrics:
-        test = paired(_good_on(metric, {c: base_first[c] for c in shared}),
-                      _good_on(metric, {c: run_first[c] for c in shared}))
+        # one outcome per case (a majority of its attempts with repeats): analysis.metrics
+        test = paired(good_outcomes([r for r in base_records if r["case_id"] in shared], metric),
+                      good_outcomes([r for r in run_records if r["case_id"] in shared], metric))
         checks.append(drop_check(name, metric, _rate(base_m, metric), _rate(run_m, metric), test, spec))
     checks += bound_checks(name, run_records, spec)
     cases = tuple(CaseOutcome(cid, r["verdict"], r.get("reason") or "",
@@ -270,7 +251,7 @@ def completeness_check(variant: str, run_records: list[Mapping[str, Any]] | None
                  run=wilson(recorded, want))
 
 
-def compare(run: RunRecords, baseline: RunRecords, spec: GateSpec, *,
+def compare(run: Run, baseline: Run, spec: GateSpec, *,
             planned: Mapping[str, int] | None = None, allow_partial: bool = False) -> GateResult:
     """`planned`: results the run set out to record per variant (from its run directory), when
     known; a variant short of it is incomplete."""
@@ -308,5 +289,5 @@ def compare(run: RunRecords, baseline: RunRecords, spec: GateSpec, *,
         if v not in run_groups:
             check = completeness_check(v, None, base_groups[v], planned.get(v), allow_partial)
             variants.append(VariantGate(v, 0, (check,) if check else (), (), 0))
-    return GateResult(run.path, baseline.path, run.suite or baseline.suite, spec, tuple(variants),
+    return GateResult(str(run.path), str(baseline.path), run.suite or baseline.suite, spec, tuple(variants),
                       tuple(sorted(run_ids - base_ids)), tuple(sorted(base_ids - run_ids)), tuple(notes))

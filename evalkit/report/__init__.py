@@ -1,15 +1,16 @@
 """HTML report: one self-contained file (inline CSS and JS, no network), every text escaped.
 
-`render_report(runs)` takes one run or several to compare; each item is a `Run` or the
-`(run_dir, summary, records)` the runner has at hand. Tables and charts are rendered by jinja2
-(autoescaped); the cases grid is drawn in the browser from JSON embedded in the page.
+`render_report(runs)` takes one run or several to compare, each a `Run` (evalkit/rundir/run.py:
+`open_run(path)`, or `open_run(path, summary=..., records=...)` with what the runner has at hand).
+Tables and charts are rendered by jinja2 (autoescaped); the cases grid is drawn in the browser
+from JSON embedded in the page.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -22,7 +23,6 @@ from .charts import PALETTE, interval_bar, verdict_bars
 from .costs import CostView, cost_view
 from .runs import Comparison, Run, combine, open_run
 from .view import (
-    RATES,
     headline,
     min_discordant,
     p_text,
@@ -34,7 +34,6 @@ from .view import (
 
 __all__ = ["render_report", "write_report", "Run", "open_run", "combine"]
 
-RunInput = Union[Run, tuple[Path, Mapping[str, Any], Sequence[Mapping[str, Any]]]]
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -61,13 +60,6 @@ def _asset(name: str) -> Markup:
     return Markup((resources.files("evalkit.report") / "templates" / name).read_text(encoding="utf-8"))
 
 
-def _as_run(item: RunInput) -> Run:
-    if isinstance(item, Run):
-        return item
-    run_dir, summary, records = item
-    return open_run(Path(run_dir), summary, records)
-
-
 def _costs(comparison: Comparison) -> tuple[list[CostView], list[str], dict[str, float]]:
     views, notes, per_1k = [], [], {}
     for run, prefix in zip(comparison.runs, comparison.run_names):
@@ -80,14 +72,14 @@ def _costs(comparison: Comparison) -> tuple[list[CostView], list[str], dict[str,
     return views, notes, per_1k
 
 
-def render_report(runs: Sequence[RunInput]) -> str:
-    comparison = combine([_as_run(r) for r in runs])
+def render_report(runs: Sequence[Run]) -> str:
+    comparison = combine(runs)
     variants = comparison.variants
     names = list(variants)
     cost_views, cost_notes, per_1k = _costs(comparison)
     table = headline(variants, comparison.records, per_1k)
     colours = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
-    case_order = list(comparison.runs[0].info.get("cases") or [])
+    case_order = list(comparison.runs[0].info.cases)
     payload = case_payload(names, comparison.records, comparison.functions, case_order)
     payload["verdict_names"] = list(VERDICTS)
     changes = run_changes(comparison)
@@ -95,7 +87,7 @@ def render_report(runs: Sequence[RunInput]) -> str:
         payload["flipped"] = sorted({c for ch in changes for c in ch.flipped})
     return _ENV.get_template("report.html.j2").render(
         title=f"evalkit report — {comparison.title}", comparison=comparison, variants=variants, names=names,
-        table=table, rates=RATES, interval_bar=interval_bar,
+        table=table, rates=table["rates"], interval_bar=interval_bar,
         changes=changes, scale=bar_scale(changes), delta_bar=delta_bar,
         change_sentence=lambda ch: change_sentence(ch, p_text),
         sentence=verdict_sentence(variants, table["bests"]["accuracy"]),
@@ -110,5 +102,5 @@ def render_report(runs: Sequence[RunInput]) -> str:
 def write_report(run_dir: Path, summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> Path:
     """Render one finished run into its own report.html."""
     path = run_dir / REPORT
-    path.write_text(render_report([(run_dir, summary, records)]), encoding="utf-8")
+    path.write_text(render_report([open_run(run_dir, summary=summary, records=records)]), encoding="utf-8")
     return path

@@ -1,18 +1,17 @@
 """Money in the report: cost per 1,000 requests per variant and the TCO chart, from evalkit.analysis.cost.
 
-A run records the suite it came from; its prices (shipped table plus the suite's `prices:`) and
-TCO assumptions (`tco:`) are read from there, with the run's measured token means. When the suite
-file is gone or has no price for a model, the report leaves the money out and says why.
+A run records the prices it was run with (shipped table plus the suite's `prices:`) and its TCO
+assumptions (`tco:`) in run.json; they are priced with the run's measured token means
+(analysis.cost.run_costs), never from the suite file as it is now. When a model has no price, the
+report leaves the money out and says why.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from ..analysis.cost import CostReport, suite_costs
+from ..analysis.cost import CostReport, run_costs
 from ..errors import EvalkitError
-from ..suite import load_suite
 from .charts import tco_chart
 from .runs import Run
 
@@ -30,21 +29,10 @@ class CostView:
     notes: list[str] = field(default_factory=list)
 
 
-def _token_means(summary: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    prompt, completion = {}, {}
-    for name, m in summary.get("variants", {}).items():
-        prompt[name] = m.get("api_prompt_tokens") if m.get("api_prompt_tokens") is not None else m.get("prompt_tokens")
-        completion[name] = m.get("completion_tokens")
-    return prompt, completion
-
-
 def cost_view(run: Run, prefix: str = "") -> CostView | str:
     """The run's money, or a sentence saying why there is none."""
-    suite_path = Path(str(run.info.get("suite_path") or ""))
-    if not run.info.get("suite_path") or not suite_path.is_file():
-        return "cost not shown: the run's suite file is not there to read prices and TCO settings from"
     try:
-        report: CostReport = suite_costs(load_suite(suite_path), *_token_means(run.summary))
+        report: CostReport = run_costs(run, run.summary or {})
     except EvalkitError as e:
         return f"cost not shown: {e}"
     ran = set(run.summary.get("variants", {}))

@@ -5,23 +5,11 @@ so two runs of the same suite (say, before and after a prompt change) read as on
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
-from ..analysis.metrics import by_variant, pairwise
-from ..rundir.results import FUNCTIONS, SUMMARY, read_json, read_results
-
-
-@dataclass(frozen=True)
-class Run:
-    name: str
-    path: Path
-    summary: Mapping[str, Any]
-    records: Sequence[Mapping[str, Any]]
-    functions: Mapping[str, Any] = field(default_factory=dict)  # functions.json: sha -> definitions
-    info: Mapping[str, Any] = field(default_factory=dict)  # run.json
+from ..analysis.metrics import by_variant, pairwise, run_summary
+from ..rundir.run import Run, open_run
 
 
 @dataclass(frozen=True)
@@ -39,28 +27,6 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
 
-def _optional_json(path: Path) -> dict[str, Any]:
-    """functions.json / run.json are extras: an older or hand-made run may lack them."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def open_run(run_dir: Path, summary: Mapping[str, Any] | None = None,
-             records: Sequence[Mapping[str, Any]] | None = None) -> Run:
-    run_dir = Path(run_dir)
-    return Run(
-        name=run_dir.resolve().name or str(run_dir),
-        path=run_dir,
-        summary=summary if summary is not None else read_json(run_dir / SUMMARY, "summary.json"),
-        records=records if records is not None else read_results(run_dir),
-        functions=_optional_json(run_dir / FUNCTIONS),
-        info=_optional_json(run_dir / "run.json"),
-    )
-
-
 def _unique_names(runs: Sequence[Run]) -> list[str]:
     names: list[str] = []
     for i, run in enumerate(runs, 1):
@@ -73,21 +39,24 @@ def _unique_names(runs: Sequence[Run]) -> list[str]:
 
 
 def combine(runs: Sequence[Run]) -> Comparison:
+    # a run killed before summary.json is summarised from its results, once, for every section
+    runs = [run if run.summary is not None else replace(run, summary=run_summary(run)) for run in runs]
+    summaries = [run.summary for run in runs]
     if len(runs) == 1:
-        run = runs[0]
-        suite = run.info.get("suite") or run.name
+        run, summary = runs[0], summaries[0]
+        suite = run.info.suite or run.name
         return Comparison(
-            title=f"{suite}: {run.name}", runs=tuple(runs), variants=dict(run.summary.get("variants", {})),
-            pairs=list(run.summary.get("pairs", [])), records=list(run.records),
-            functions=dict(run.functions), prefixes={v: "" for v in run.summary.get("variants", {})},
+            title=f"{suite}: {run.name}", runs=tuple(runs), variants=dict(summary.get("variants", {})),
+            pairs=list(summary.get("pairs", [])), records=list(run.records),
+            functions=dict(run.functions), prefixes={v: "" for v in summary.get("variants", {})},
             run_names=("",))
     names = _unique_names(runs)
     variants: dict[str, dict[str, Any]] = {}
     records: list[Mapping[str, Any]] = []
     functions: dict[str, Any] = {}
     prefixes: dict[str, str] = {}
-    for prefix, run in zip(names, runs):
-        for name, metrics in run.summary.get("variants", {}).items():
+    for prefix, run, summary in zip(names, runs, summaries):
+        for name, metrics in summary.get("variants", {}).items():
             variants[f"{prefix}/{name}"] = dict(metrics)
             prefixes[f"{prefix}/{name}"] = prefix
         records += [{**r, "variant": f"{prefix}/{r['variant']}"} for r in run.records]
@@ -104,3 +73,6 @@ def combine(runs: Sequence[Run]) -> Comparison:
         title="comparison of " + ", ".join(names), runs=tuple(runs), variants=variants,
         pairs=pairwise({v: groups[v] for v in order}), records=records, functions=functions,
         prefixes=prefixes, run_names=tuple(names), notes=notes)
+
+
+__all__ = ["Comparison", "Run", "combine", "open_run"]

@@ -10,14 +10,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ..analysis.metrics import by_variant
+from .. import metricset
+from ..analysis.metrics import by_variant, good_outcomes
 from ..analysis.stats import paired, repeat_stats
-from ..analysis.trials import (
-    LOWER_IS_BETTER,
-    by_hyperparameter,
-    case_outcomes,
-    trials_table,
-)
+from ..analysis.trials import by_hyperparameter, trials_table
 from .charts import hyperparameter_chart, loss_chart
 
 ALPHA = 0.05
@@ -28,19 +24,12 @@ class RateSpec:
     key: str
     label: str
     help: str
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.key not in LOWER_IS_BETTER
+    higher_is_better: bool
 
 
-RATES = (
-    RateSpec("accuracy", "accuracy", "correct / scored cases (errors excluded)"),
-    RateSpec("call_accuracy", "call acc.", "correct among cases that expect a call"),
-    RateSpec("refusal_accuracy", "refusal acc.", "correct among cases that expect a refusal"),
-    RateSpec("hallucination_rate", "halluc. rate", "any call when a refusal was expected"),
-    RateSpec("over_refusal_rate", "over-refusal", "no call when one was expected"),
-)
+def rates() -> tuple[RateSpec, ...]:
+    """The headline rates: the metric set's (evalkit/metricset.py), read when a report is drawn."""
+    return tuple(RateSpec(m.name, m.label, m.help, not m.lower_is_better) for m in metricset.headline())
 
 
 @dataclass(frozen=True)
@@ -66,8 +55,7 @@ def best_variant(spec: RateSpec, variants: Mapping[str, Mapping[str, Any]],
 
     def outcomes(v: str) -> dict[str, bool]:
         """Per case, did the variant do the good thing (for a lower-is-better rate: avoid it)?"""
-        hits = case_outcomes(groups.get(v, ()), spec.key)
-        return hits if spec.higher_is_better else {c: not x for c, x in hits.items()}
+        return good_outcomes(groups.get(v, ()), spec.key)
 
     leader = leaders[0]
     mine = outcomes(leader)
@@ -94,21 +82,22 @@ def headline(variants: Mapping[str, Mapping[str, Any]], records: Sequence[Mappin
              cost_per_1k: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Rows of the headline table and the significance marks."""
     groups = by_variant(records)
-    bests = {s.key: best_variant(s, variants, groups) for s in RATES}
+    specs = rates()
+    bests = {s.key: best_variant(s, variants, groups) for s in specs}
     full = next((_tokens(m) for m in variants.values() if m.get("functions") == "full" and _tokens(m)), None)
     rows = []
     for name, m in variants.items():
         cells = []
-        for s in RATES:
+        for s in specs:
             b = bests[s.key]
-            cells.append({"key": s.key, "value": m.get(s.key), "k": m.get(f"{s.key}_k"),
+            cells.append({"key": s.key, "value": m.get(s.key), "k": metricset.count_text(m.get(f"{s.key}_k")),
                           "n": m.get(f"{s.key}_n"), "ci": m.get(f"{s.key}_ci"),
                           "best": b.variant == name and b.significant})
         tokens = _tokens(m)
         rows.append({"name": name, "m": m, "rates": cells, "tokens": tokens,
                      "reduction": None if m.get("functions") == "full" else _reduction(tokens, full),
                      "cost_per_1k": (cost_per_1k or {}).get(name)})
-    return {"rows": rows, "bests": bests, "rates": RATES}
+    return {"rows": rows, "bests": bests, "rates": specs}
 
 
 def p_text(p: float) -> str:
@@ -166,7 +155,7 @@ def pair_matrix(names: Sequence[str], pairs: Sequence[Mapping[str, Any]]) -> lis
 def trials_view(runs: Sequence[Any]) -> dict[str, Any] | None:
     """Trials (variants with `trial:` metadata) best-first by accuracy, each tested against the
     best (evalkit.analysis.trials), with the union of their settings as columns and their loss curves."""
-    rows = trials_table([(run.path, run.summary, run.records) for run in runs])
+    rows = trials_table(runs)
     if not rows:
         return None
     keys = list(dict.fromkeys(k for row in rows for k in row.hyperparameters if k != "trained_tokens"))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import secrets
+from ..analysis.cost import cost_snapshot
 from ..analysis.metrics import summarise
 from ..analysis.tokens import request_counter
 from ..errors import ConfigError, IncompleteRun, SuiteError
@@ -119,6 +120,8 @@ def variant_info(variant: VariantSpec, batch: bool = False) -> dict[str, Any]:
             "api": variant.api}
     if variant.adapter:
         info["adapter"] = variant.adapter
+    if variant.base_model:  # prices an Azure deployment by the model behind it
+        info["base_model"] = variant.base_model
     if variant.trial:
         info["trial"] = variant.trial
     if batch:
@@ -257,6 +260,7 @@ def _start_run_dir(run_dir: Path, suite: Suite, variants: list[VariantSpec], cas
         "variants": {v.name: variant_info(v, options.batch) for v in variants}, "cases": [c.id for c in cases],
         "options": run_options_json([v.name for v in variants], options.limit, options.repeats, options.cache,
                                     options.batch) | options.recorded,
+        **cost_snapshot(suite),  # prices and tco: so `evalkit cost`/`report` price the run as it was run
     })
     write_json(run_dir / FUNCTIONS, {functions_sha(p.request.tools): list(p.request.tools) for p in prepared}
                | {"full:" + functions_sha(p.full_functions): list(p.full_functions) for p in prepared})

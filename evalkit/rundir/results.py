@@ -20,6 +20,7 @@ RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
 REPORT = "report.html"
 FUNCTIONS = "functions.json"
+INFO = "run.json"  # what the run was: suite, variants' settings, identity, prices; rundir/run.py reads it
 
 
 def expectation_json(expect: Expectation) -> dict[str, Any]:
@@ -108,8 +109,43 @@ def read_results(run_dir: Path) -> list[dict[str, Any]]:
             raise InputError(str(path), f"corrupt result line ({e.msg})", line=i) from None
         if not isinstance(rec, dict) or not {"case_id", "variant", "verdict"} <= rec.keys():
             raise InputError(str(path), "result line lacks case_id/variant/verdict", line=i)
-        out.append(rec)
+        out.append(check_record(rec, path, i))
     return out
+
+
+# Fields every reader relies on, with the JSON types `Result` writes them as (None allowed where listed).
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "variant": ((str,), "a string"),
+    "repeat": ((int,), "an integer"),
+    "should_call": ((bool,), "true or false"),
+    "name_correct": ((bool, type(None)), "true, false or null"),
+    "calls": ((list,), "a list"),
+    "tags": ((list,), "a list"),
+    "usage": ((dict, type(None)), "an object or null"),
+    "tokens": ((dict, type(None)), "an object or null"),
+    "latency_s": ((int, float, type(None)), "a number or null"),
+}
+_REQUIRED = ("should_call",)
+
+
+def check_record(rec: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+    """Validate one result line once, here, so no later stage re-checks or trips over it."""
+    from ..scoring import VERDICTS
+
+    if rec["verdict"] not in VERDICTS:
+        raise InputError(str(path), f"unknown verdict {rec['verdict']!r} (expected one of "
+                         f"{', '.join(VERDICTS)})", line=line, field="verdict")
+    if isinstance(rec["case_id"], bool) or not isinstance(rec["case_id"], (str, int)):
+        raise InputError(str(path), "expected a string", line=line, field="case_id")
+    rec["case_id"] = str(rec["case_id"])
+    for key in _REQUIRED:
+        if key not in rec:
+            raise InputError(str(path), "missing", line=line, field=key)
+    for key, (types, what) in _TYPES.items():
+        value = rec.get(key)
+        if key in rec and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            raise InputError(str(path), f"expected {what}, got {json.dumps(value)[:40]}", line=line, field=key)
+    return rec
 
 
 def read_json(path: Path, what: str) -> Any:

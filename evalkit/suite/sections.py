@@ -1,12 +1,14 @@
 """Suite sections that configure later stages: `gate:` (thresholds), `prices:` and `tco:` (cost).
 They are part of the suite format, so they are validated with it; the stages that use them import
-them from here. Only pydantic is imported.
+them from here. Only pydantic and the metric set are imported.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .. import metricset
 
 
 class _Strict(BaseModel):
@@ -35,17 +37,9 @@ class TcoSpec(_Strict):
     requests_per_day: list[float] | None = None
 
 
-# The per-variant rates of summary.json that can be gated (metrics.RATES, kept in step by a test).
-METRICS = ("accuracy", "call_accuracy", "refusal_accuracy", "hallucination_rate",
-           "over_refusal_rate", "name_accuracy")
-# For these a rise is the regression.
-LOWER_IS_BETTER = frozenset({"hallucination_rate", "over_refusal_rate"})
-
-
 def _known_metric(name: str) -> str:
-    if name not in METRICS:
-        raise ValueError(f"unknown metric '{name}' (one of: {', '.join(METRICS)})")
-    return name
+    """Any rate of the metric set (evalkit/metricset.py) can be gated."""
+    return metricset.get(name).name
 
 
 class GateSpec(BaseModel):
