@@ -2,6 +2,8 @@
 `$GITHUB_STEP_SUMMARY`, and JUnit XML for CI test views."""
 from __future__ import annotations
 
+import html
+import re
 import xml.etree.ElementTree as ET
 
 from ..analysis.stats import Rate
@@ -85,27 +87,41 @@ def _membership(result: GateResult) -> list[str]:
     return out + list(result.notes)
 
 
+_MD_PUNCT = re.compile(r"([\\`*_\[\]|])")
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Model output and case ids in a PR comment: HTML escaped (a function named `<script>` is
+    shown, never run), markdown punctuation backslashed, kept on one line."""
+    return _MD_PUNCT.sub(r"\\\1", html.escape(_xml_safe(str(text)), quote=False)).replace("\n", " ").replace("\r", " ")
+
+
+def _md_code(text: str) -> str:
+    return f"<code>{_md_escape(text)}</code>"
+
+
+def _md_row(row: list[str]) -> str:
+    cells = [_md_escape(c) if i < 2 else c.replace("|", "\\|") for i, c in enumerate(row)]  # name, metric
+    return "| " + " | ".join(cells) + " |"
 
 
 def render_markdown(result: GateResult) -> str:
     mark = ("❌ incomplete run" if result.reason == "incomplete" else "❌ regression") if result.failed \
         else "✅ no regression"
     out = [f"### evalkit gate: {mark}", "",
-           f"Run `{result.run}` against baseline `{result.baseline}`"
+           f"Run {_md_code(result.run)} against baseline {_md_code(result.baseline)}"
            f" (max drop {pct(result.spec.max_drop)}, alpha {result.spec.alpha:g}).", "",
            "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    out += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in _rows(result)]
-    notes = [f"**{v.name}**: {c.why}" for v in result.variants for c in v.checks
+    out += [_md_row(row) for row in _rows(result)]
+    notes = [f"**{_md_escape(v.name)}**: {_md_escape(c.why)}" for v in result.variants for c in v.checks
              if c.failed or (c.rule == "max_drop" and "not significant" in c.why)]
     if notes:
-        out += [""] + [f"- {_md_escape(n)}" for n in notes]
+        out += [""] + [f"- {n}" for n in notes]
     for v in result.variants:
         if v.regressed:
-            out += ["", f"<details><summary>{v.name}: {len(v.regressed)} case(s) went from correct to wrong"
-                    "</summary>", ""]
-            out += [f"- `{c.case_id}`: {c.verdict}" + (f" ({_md_escape(c.reason)})" if c.reason else "")
+            out += ["", f"<details><summary>{_md_escape(v.name)}: {len(v.regressed)} case(s) went from correct "
+                    "to wrong</summary>", ""]
+            out += [f"- {_md_code(c.case_id)}: {_md_escape(c.verdict)}" + (f" ({_md_escape(c.reason)})" if c.reason else "")
                     for c in v.regressed[:MAX_LISTED]]
             out += ["", "</details>"]
     member = _membership(result)
@@ -115,6 +131,24 @@ def render_markdown(result: GateResult) -> str:
 
 
 # ---- JUnit XML ---------------------------------------------------------------------------------
+
+# What XML 1.0 allows; anything else (NUL, most control characters, lone surrogates from a model's
+# output) would make the whole file unparseable, so it becomes U+FFFD.
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _XML_ILLEGAL.sub("\ufffd", text)
+
+
+def _sanitise(root: ET.Element) -> None:
+    for el in root.iter():
+        if el.text:
+            el.text = _xml_safe(el.text)
+        if el.tail:
+            el.tail = _xml_safe(el.tail)
+        for k, v in el.attrib.items():
+            el.attrib[k] = _xml_safe(v)
 
 def _metric_case(suite: ET.Element, classname: str, check: Check) -> None:
     case = ET.SubElement(suite, "testcase", name=f"metric {check.metric} ({_rule_cell(check)})",
@@ -166,5 +200,6 @@ def render_junit(result: GateResult) -> str:
     root.set("failures", str(sum(t[1] for t in totals)))
     root.set("errors", "0")
     root.set("time", "0")
+    _sanitise(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
