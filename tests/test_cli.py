@@ -366,3 +366,34 @@ def test_sigterm_stops_like_ctrl_c_exit_143_and_resumes(tmp_path):
         assert resumed.returncode == 0, resumed.stderr
         keys = [(r["case_id"], r["variant"]) for r in map(json.loads, results.read_text().splitlines())]
         assert len(keys) == len(set(keys)) == 40  # each result exactly once
+
+
+# ---- finetune --variant (hosted) -------------------------------------------------------------------
+
+def test_hosted_finetune_checks_against_the_named_variant(tmp_path, cli, monkeypatch):
+    from test_finetune_jobs import FineTuningFake, training_file
+
+    server = FineTuningFake()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    try:
+        suite = tmp_path / "suite.yaml"
+        suite.write_text(textwrap.dedent("""\
+            name: ft-demo
+            functions:
+              - {name: get_price, parameters: {type: object, properties: {symbol: {type: string}}}}
+            variants:
+              - {name: base, model: gpt-3.5-turbo-0613}
+              - {name: base-short, model: gpt-3.5-turbo-0613, functions: short}
+            cases:
+              - {id: a, user: "MSFT?", expect: {call: get_price, arguments: {symbol: MSFT}}}
+            """))
+        train = training_file(tmp_path)  # short definitions
+        code, _, err = cli("finetune", suite, "--variant", "base", "--train", train, "--grid", "n_epochs=2")
+        assert code == 2 and "no fine-tuned variant" not in err
+        assert "differ from the ones variant 'base' sends" in err and "--variant base" in err
+        code, out, err = cli("finetune", suite, "--variant", "base-short", "--train", train, "--grid", "n_epochs=2")
+        assert code == 0, err
+        assert "1 job(s) on gpt-3.5-turbo-0613 recorded in" in out
+    finally:
+        server.close()
