@@ -3,16 +3,13 @@ one with its reason), serves each report as it is, renders comparisons on demand
 run's text, stays inside the directory, and stops cleanly."""
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from test_report import HOSTILE, hostile_run, record, seed_records, write_run
@@ -69,7 +66,7 @@ def results(tmp_path):
 
 
 def test_index_lists_runs_newest_first_and_broken_ones_with_a_reason(results):
-    root, url = results
+    _root, url = results
     code, html, headers = get(url)
     assert code == 200 and headers["Content-Type"].startswith("text/html")
     assert "default-src 'none'" in headers["Content-Security-Policy"]  # nothing on the page can fetch
@@ -105,7 +102,7 @@ def test_reports_are_served_as_they_are_or_rendered(results):
 def test_comparison_of_two_runs_is_the_report_comparison(results):
     from urllib.parse import urlencode
 
-    root, url = results
+    _root, url = results
     code, html, _ = get(url + "compare?" + urlencode({"a": "stocks/old", "b": "stocks/new"}))
     assert code == 200
     assert 'id="changes"' in html and "old</code> → <code>new" in html
@@ -118,7 +115,7 @@ def test_comparison_of_two_runs_is_the_report_comparison(results):
 
 
 def test_paths_stay_inside_the_results_directory(results, tmp_path):
-    root, url = results
+    _root, url = results
     secret = tmp_path / "outside"
     write_run(secret, seed_records())
     for path in ("runs/../outside/report.html", "runs/%2E%2E/outside/report.html",
@@ -157,11 +154,11 @@ def test_view_command_prints_the_url_serves_and_stops_on_ctrl_c(results):
         assert code == 200 and "stocks/new" in html
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "stopped" in err
 
 
 def test_view_of_a_missing_directory_is_one_line(tmp_path, cli):
-    code, out, err = cli("view", tmp_path / "nope", "--no-browser")
+    code, _out, err = cli("view", tmp_path / "nope", "--no-browser")
     assert code == 2 and err.count("\n") == 1 and "no such results directory" in err

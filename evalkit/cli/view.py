@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_browser and has_browser():
             try:
                 webbrowser.open(server.url)
-            except Exception:  # no usable browser after all: the URL is printed
+            except Exception:  # noqa: BLE001, S110 (no usable browser after all: the URL is printed)
                 pass
         threading.Event().wait()  # until Ctrl-C, or SIGTERM (delivered as Ctrl-C)
     except KeyboardInterrupt:  # the way to stop a viewer, not an interrupted piece of work

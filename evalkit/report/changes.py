@@ -7,8 +7,9 @@ everywhere else in evalkit: a case's first attempt that did not error.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..analysis.stats import PairedDifference, paired_difference
 from .runs import Comparison, Run

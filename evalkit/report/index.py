@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import EvalkitError, InputError
 from ..analysis.metrics import run_summary
-from ..rundir.results import REPORT, RESULTS, SUMMARY, read_json
+from ..errors import EvalkitError, InputError
+from ..rundir.results import INFO, REPORT, RESULTS, SUMMARY, read_json
 from ..rundir.run import open_run, read_info
 
-MARKERS = (RESULTS, SUMMARY, "run.json")
+MARKERS = (RESULTS, SUMMARY, INFO)
 MAX_DEPTH = 4  # results/<suite>/<run> and a little more; deeper trees are not run collections
 
 
@@ -72,12 +72,12 @@ def _created(created: str | None, d: Path) -> tuple[str, float]:
     if created:
         try:
             stamp = datetime.fromisoformat(created.replace("Z", "+00:00"))
-            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
-            return stamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), stamp.timestamp()
+            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+            return stamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"), stamp.timestamp()
         except ValueError:
             pass
     t = _mtime(d)
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), t
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC"), t
 
 
 def _reason(e: BaseException, root: Path) -> str:
@@ -97,7 +97,7 @@ def read_entry(root: Path, d: Path) -> RunEntry:
     base.update(created=created, when=when, suite=info.suite)
     try:
         if (d / SUMMARY).is_file():  # a finished run: its summary is enough, results.jsonl may be large
-            summary = read_json(d / SUMMARY, "summary.json")
+            summary = read_json(d / SUMMARY, SUMMARY)
             if not isinstance(summary, dict) or not isinstance(summary.get("variants"), dict):
                 raise InputError(SUMMARY, "expected an object with a 'variants' object", field="variants")
             cases = len(info.cases) or None

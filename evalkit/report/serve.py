@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -77,7 +77,7 @@ class ResultsSite:
         html = _ENV.get_template("index.html.j2").render(
             root=str(self.root), runs=runs, css=_asset("report.css"),
             default_b=readable[0] if readable else None, default_a=readable[1] if len(readable) > 1 else None,
-            generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+            generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
         return Page(HTTPStatus.OK.value, html.encode("utf-8"))
 
     def report(self, rel: str) -> Page:
@@ -102,7 +102,7 @@ class _Requests(BaseHTTPRequestHandler):
     site: ResultsSite  # set per server by `serve`
     server_version = "evalkit-view"
 
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_GET(self) -> None:
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
         if host not in ("127.0.0.1", "localhost", "[::1]"):
             # another site's page that resolved its own name to this machine must not read the results
@@ -110,7 +110,7 @@ class _Requests(BaseHTTPRequestHandler):
         else:
             try:
                 page = self.site.page(self.path)
-            except Exception as e:  # one bad page must not stop the server; say what failed
+            except Exception as e:  # noqa: BLE001 (one bad page must not stop the server; say what failed)
                 page = _message(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(e).__name__}: {e}")
                 print(f"evalkit view: {self.path}: {type(e).__name__}: {e}", file=sys.stderr)
         self.send_response(page.status)
@@ -122,7 +122,7 @@ class _Requests(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(page.body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # one line per request would bury the URL the user needs
 
 
