@@ -9,8 +9,8 @@ from typing import Any
 from ..analysis.table import summary_table
 from ..gate.check import dumps, emit, gate_result, result_json
 from ..gate.inputs import load_run
-from ..rundir.results import read_json
-from ..run.resume import RUN, resume_plan
+from ..rundir.run import read_info
+from ..run.resume import resume_plan
 from ..run.runner import DEFAULT_MAX_ERROR_RATE, RunOptions, common_error, error_share, incomplete, run_suite
 from ..suite import load_suite
 from ..suite.model import Suite
@@ -82,10 +82,9 @@ def _variant_names(values: list[str] | None) -> list[str] | None:
 
 def _resume_choices(run_dir: Path) -> dict[str, Any]:
     """The case ids and --set overrides the run started with (run.json)."""
-    info = read_json(Path(run_dir) / RUN, "run.json")
-    opts = info.get("options") if isinstance(info, dict) else None
-    return {"cases": info.get("cases") if isinstance(info, dict) else None,
-            "overrides": list((opts or {}).get("set") or []), "select": (opts or {}).get("select")}
+    info = read_info(run_dir, required=True)
+    opts = info.options or {}
+    return {"cases": info.cases or None, "overrides": list(opts.get("set") or []), "select": opts.get("select")}
 
 
 def _check_batch(suite: Suite, names: list[str] | None) -> None:
