@@ -172,3 +172,36 @@ def test_failed_batch_becomes_errors_with_its_reason(tmp_path, cli):
         code, _, err = cli("run", suite, "--out", tmp_path / "r", "--batch")
     assert code == 3 and "2 of 2 results" in err
     assert rows(tmp_path / "r")[0]["error"] == "batch failed: bad input file"
+
+
+def test_endpoint_without_the_batch_api_is_one_line_and_exit_2(tmp_path, cli):
+    seen = []
+
+    class NotFound(BaseHTTPRequestHandler):  # a chat-only server: no files, no batches
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            seen.append(self.path)
+            data = b'{"error": {"message": "Not Found"}}'
+            self.send_response(404)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        suite = suite_file(tmp_path, url, n=2)
+        code, out, err = cli("run", suite, "--out", tmp_path / "r", "--batch", "--no-progress")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert code == 2, err
+    assert err.strip().splitlines() == [
+        f"evalkit: error: variant 'v': {url}/v1/ has no Batch API (HTTP 404 on upload the requests "
+        "file): run without --batch"]
+    assert seen == ["/v1/files"]  # one upload attempt, nothing sent one by one

@@ -120,7 +120,7 @@ def _drop_none(value: Any) -> Any:
 
 def _kind(value: Any) -> str:
     return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list",
-            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+            dict: "an object", type(None): "missing or null"}.get(type(value), type(value).__name__)
 
 
 def _malformed(where: str, value: Any, expected: str, body: Any) -> ProviderError:
@@ -179,8 +179,6 @@ def to_completion(data: Any) -> Completion:
     if not isinstance(choice, dict):
         raise _malformed("choices[0]", choice, "an object", data)
     message = choice.get("message")
-    if message is None:
-        message = {}
     if not isinstance(message, dict):
         raise _malformed("choices[0].message", message, "an object", data)
     tool_calls = message.get("tool_calls") or []
@@ -221,11 +219,16 @@ def parse_body(content: bytes | str) -> Completion:
 
 
 def _status_body(e: openai.APIStatusError) -> Any:
-    body = e.body
-    if body is None:
-        return None
-    body = jsontext.standard(body)
-    return secrets.scrub_value(body) if secrets.found(jsontext.dumps(body)) else body
+    """The error response's body as sent (JSON, else its text), for the result's `raw`."""
+    try:
+        content = e.response.content
+    except Exception:  # a streamed or closed response: openai-python's parsed body is all there is
+        return None if e.body is None else secrets.scrub_value(jsontext.standard(e.body))
+    try:
+        body = jsontext.loads_body(content)
+    except (ValueError, RecursionError):
+        body = jsontext.standard(content[:2000].decode("utf-8", "replace"))
+    return secrets.scrub_value(body)
 
 
 def connection_reason(e: openai.APIConnectionError) -> str:
@@ -259,7 +262,8 @@ class OpenAIProvider:
             resp = await self.client.post("/chat/completions", body=request_params(request),
                                           cast_to=httpx.Response)
         except openai.APIStatusError as e:
-            raise ProviderError(f"HTTP {e.status_code}: {_reason(e.message)}", raw=_status_body(e)) from None
+            said = e.message.removeprefix(f"Error code: {e.status_code} - ")  # the status is said already
+            raise ProviderError(f"HTTP {e.status_code}: {_reason(said)}", raw=_status_body(e)) from None
         except openai.APIConnectionError as e:
             raise ProviderError(connection_reason(e)) from None
         except openai.APIError as e:
