@@ -7,6 +7,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..analysis.stats import Rate
+from ..metricset import count_text
 from ..analysis.table import render_table
 from .compare import Check, GateResult, VariantGate, pct
 
@@ -24,7 +25,7 @@ def verdict_line(result: GateResult) -> str:
 def _rate_cell(rate: Rate | None) -> str:
     if rate is None or rate.value is None:
         return "–"
-    return f"{pct(rate.value)} ({rate.k}/{rate.n})"
+    return f"{pct(rate.value)} ({count_text(rate.k)}/{rate.n})"
 
 
 def _change_cell(check: Check) -> str:
