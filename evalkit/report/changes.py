@@ -3,7 +3,8 @@ cases both scored, the difference with its interval, the exact McNemar p, and th
 (correct → wrong first, since a regression is what a reader must not miss).
 
 The first run is the baseline; every later run is compared with it. The paired unit is the same as
-everywhere else in evalkit: a case's first attempt that did not error.
+everywhere else in evalkit (analysis.metrics.case_outcomes): one outcome per case, the majority of
+its scored attempts with repeats; a flip shows the verdicts of the case's first scored attempts.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis.metrics import case_outcomes
 from ..analysis.stats import PairedDifference, paired_difference
 from .runs import Comparison, Run
 
@@ -92,6 +94,8 @@ def _matches(before: Run, after: Run) -> list[tuple[str, str]]:
 def variant_change(before: Run, after: Run, names: tuple[str, str], prefixes: tuple[str, str],
                    case_order: Sequence[str]) -> tuple[VariantChange, list[Flip]]:
     old, new = first_attempts(before.records, names[0]), first_attempts(after.records, names[1])
+    old_ok = case_outcomes([r for r in before.records if r["variant"] == names[0]], "accuracy")
+    new_ok = case_outcomes([r for r in after.records if r["variant"] == names[1]], "accuracy")
     rank = {c: i for i, c in enumerate(case_order)}
     shared = sorted(old.keys() & new.keys(), key=lambda c: (rank.get(c, len(rank)), c))
     counts = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
@@ -99,7 +103,7 @@ def variant_change(before: Run, after: Run, names: tuple[str, str], prefixes: tu
     after_name = f"{prefixes[1]}/{names[1]}"
     label = names[1] if names[0] == names[1] else f"{names[0]} → {names[1]}"
     for case in shared:
-        was, now = old[case]["verdict"] == "correct", new[case]["verdict"] == "correct"
+        was, now = old_ok[case], new_ok[case]
         counts[(was, now)] += 1
         if was != now:
             wrong = new[case] if was else old[case]
