@@ -8,6 +8,8 @@ Python's json module goes beyond the standard in two ways a model's output can t
 - lone surrogates (`"\\udc00"`): valid escapes in JSON text, but not Unicode, so they cannot be
   written as UTF-8. evalkit replaces each with U+FFFD (the replacement character), in a response
   body as it is read and in anything written.
+And one for JSON lines: U+0085, U+2028 and U+2029 are written as escapes (\\u2028), because Python's
+`str.splitlines` (and other readers) break lines at them.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NON_FINITE = {"NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity"}
+_LINE_BREAKS = re.compile("[\x85\u2028\u2029]")
 
 
 def _number_text(x: float) -> str:
@@ -43,12 +46,16 @@ def dumps(value: Any, indent: int | None = None) -> str:
     strict dump; only a value that needs it is walked."""
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str, indent=indent)
-        if _SURROGATE.search(text) is None:
-            return text
+        if _SURROGATE.search(text) is not None:
+            text = ""
     except ValueError:  # a non-finite float
-        pass
-    return json.dumps(standard(value), ensure_ascii=False, allow_nan=False, default=lambda o: standard(str(o)),
-                      indent=indent)
+        text = ""
+    if not text:
+        text = json.dumps(standard(value), ensure_ascii=False, allow_nan=False,
+                          default=lambda o: standard(str(o)), indent=indent)
+    if _LINE_BREAKS.search(text) is not None:  # only inside strings, where \u escapes mean the same
+        text = _LINE_BREAKS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def loads_body(data: bytes | str) -> Any:
