@@ -46,16 +46,19 @@ and o-series prompts (counted like gpt-4o).
 """
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import tiktoken
 from tiktoken.model import encoding_name_for_model
 
-from ..errors import ConfigError
-from ..providers.base import ChatRequest
+from ..errors import ConfigError, EvalkitError
+from ..providers import create_provider
+from ..providers.base import ChatRequest, PromptCounter, prompt_counter
 from .tokenizer_files import get_encoding
 
 TOKENS_PER_MESSAGE = 3
@@ -65,10 +68,6 @@ FUNCTIONS_BLOCK = 9  # the functions block's own framing
 SYSTEM_SHARED = -4  # the block reuses an existing system message's framing
 FUNCTION_CALL = 3  # an assistant message's function_call framing
 FUNCTION_ROLE = -2  # a function-result message is cheaper than its role + name suggest
-
-# Providers whose models are not OpenAI's and count with their own tokenizer.
-OWN_TOKENIZER_PROVIDERS = frozenset({"local"})
-
 
 @dataclass(frozen=True)
 class TokenCount:
@@ -106,14 +105,11 @@ def encoding_for(model_or_name: str) -> tiktoken.Encoding:
     return get_encoding(encoding_name(model_or_name))
 
 
-def encoding_for_variant(variant: Any) -> tiktoken.Encoding | None:
-    """The encoding to count a variant's prompts with; `tokenizer:` wins, then `base_model:`
-    (the model behind an Azure deployment name), then `model:`. None for providers that count
-    with their model's own tokenizer (the embedded local model)."""
+def encoding_for_variant(variant: Any) -> tiktoken.Encoding:
+    """The tiktoken encoding to count a variant's prompts with; `tokenizer:` wins, then
+    `base_model:` (the model behind an Azure deployment name), then `model:`."""
     if getattr(variant, "tokenizer", None):
         return encoding_for(variant.tokenizer)
-    if getattr(variant, "provider", None) in OWN_TOKENIZER_PROVIDERS:
-        return None
     name = getattr(variant, "base_model", None) or getattr(variant, "model", None)
     if not name:
         raise ConfigError(f"variant '{getattr(variant, 'name', '?')}' has no model to pick a "
@@ -307,8 +303,8 @@ def count_training_example(example: Mapping[str, Any], encoding: tiktoken.Encodi
 
 @dataclass(frozen=True)
 class VariantTokens:
-    """Counted prompt tokens of one variant's requests, per case id; `encoding` None with a
-    `reason` when the variant cannot be counted with tiktoken (e.g. the embedded local model)."""
+    """Counted prompt tokens of one variant's requests, per case id. `encoding` names what
+    counted them (a tiktoken encoding, or OWN_TOKENIZER); None with a `reason` when nothing could."""
 
     variant: str
     encoding: str | None
@@ -317,35 +313,80 @@ class VariantTokens:
     reason: str | None = None
 
 
-def count_prepared(prepared: Iterable[Any]) -> dict[str, VariantTokens]:
-    """Count `prepare()`'s requests (no model calls), grouped by variant in order."""
+OWN_TOKENIZER = "model's own"  # counted by the provider with its model's tokenizer
+
+
+def _close(provider: Any) -> None:
+    try:
+        asyncio.run(provider.aclose())
+    except Exception:  # noqa: BLE001 - closing an unused client: nothing the user can act on
+        pass
+
+
+def provider_counter(variant: Any, base_dir: Path) -> tuple[PromptCounter | None, str | None]:
+    """(the variant's provider's own counter, None) when its provider declares one; else (None,
+    why not, or None when it simply has none). Providers are cheap to create (no weights, no
+    request); one that cannot be created here (a missing API key) counts with tiktoken."""
+    try:
+        provider = create_provider(variant, base_dir)
+    except ConfigError as e:
+        return None, str(e)
+    counter = prompt_counter(provider)
+    if counter is None:
+        _close(provider)
+    return counter, None
+
+
+def _own_counts(counter: PromptCounter, request: ChatRequest) -> TokenCount:
+    prompt = counter(request)
+    return TokenCount(prompt, prompt - counter(replace(request, tools=())) if request.tools else 0)
+
+
+def count_prepared(prepared: Iterable[Any], base_dir: Path | None = None) -> dict[str, VariantTokens]:
+    """Count `prepare()`'s requests (no model calls), grouped by variant in order. With
+    `base_dir` (the suite's directory), a provider that counts with its model's own tokenizer
+    (Provider.count_prompt_tokens) does, unless the variant names a `tokenizer:`."""
     by_variant: dict[str, list[Any]] = {}
     for p in prepared:
         by_variant.setdefault(p.variant.name, []).append(p)
     out = {}
     for name, items in by_variant.items():
+        variant = items[0].variant
+        own, why = (None, None)
+        if base_dir is not None and not getattr(variant, "tokenizer", None):
+            own, why = provider_counter(variant, base_dir)
+        label, reason, counts = None, None, {}
         try:
-            encoding = encoding_for_variant(items[0].variant)
-            reason = None if encoding else "counted by the model's own tokenizer during runs"
-        except ConfigError as e:
-            encoding, reason = None, str(e)
-        counts = {p.case.id: count_request(p.request, encoding) for p in items} if encoding else {}
-        out[name] = VariantTokens(name, encoding.name if encoding else None,
-                                  {k: c.prompt for k, c in counts.items()},
+            if own is not None:
+                label = OWN_TOKENIZER
+                counts = {p.case.id: _own_counts(own, p.request) for p in items}
+            else:
+                encoding = encoding_for_variant(variant)
+                label = encoding.name
+                counts = {p.case.id: count_request(p.request, encoding) for p in items}
+        except EvalkitError as e:
+            label, reason, counts = None, why or str(e), {}
+        out[name] = VariantTokens(name, label, {k: c.prompt for k, c in counts.items()},
                                   {k: c.functions for k, c in counts.items()}, reason)
     return out
 
 
 # ---- per-result accounting (the runner's hook) and the check against the API's usage -----
 
-def request_counter(variant: Any) -> Callable[[ChatRequest], dict[str, Any] | None]:
+def request_counter(variant: Any, provider: Any = None) -> Callable[[ChatRequest], dict[str, Any] | None]:
     """What the runner stores as a result's `tokens`: counted prompt tokens, the function-
-    definition share and the encoding. Counts nothing (None) for variants tiktoken cannot count."""
+    definition share and what counted them. The provider's own counter when it declares one
+    (and the variant names no `tokenizer:`), else tiktoken; counts nothing (None) when neither can."""
+    own = prompt_counter(provider) if provider is not None and not getattr(variant, "tokenizer", None) else None
+    if own is not None:
+        def count_own(request: ChatRequest) -> dict[str, Any]:
+            c = _own_counts(own, request)
+            return {"prompt": c.prompt, "functions": c.functions, "counter": "model"}
+
+        return count_own
     try:
         encoding = encoding_for_variant(variant)
     except ConfigError:
-        encoding = None
-    if encoding is None:
         return lambda request: None
 
     def count(request: ChatRequest) -> dict[str, Any]:

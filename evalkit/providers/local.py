@@ -39,6 +39,7 @@ from typing import Any, Iterator
 
 from ..errors import ConfigError, ProviderError
 from .base import ChatRequest, Completion, ToolCall, Usage
+from .gguf_tokenizer import fast_gguf_tokenizer
 from .local_parse import parse_calls
 from .local_prompt import render_prompt
 
@@ -181,11 +182,13 @@ def load_tokenizer(source: ModelSource) -> Any:
         tok = _TOKENIZERS.get(source.key)
         if tok is None:
             _quiet_transformers()
-            from transformers import AutoTokenizer
-
             kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
-            with _no_progress_bars():
-                tok = AutoTokenizer.from_pretrained(source.directory, **kwargs)
+            tok = fast_gguf_tokenizer(source.directory, source.gguf_file) if source.gguf_file else None
+            if tok is None:
+                from transformers import AutoTokenizer
+
+                with _no_progress_bars():
+                    tok = AutoTokenizer.from_pretrained(source.directory, **kwargs)
             if tok.pad_token is None:
                 tok.pad_token = tok.eos_token
             tok.padding_side = "left"

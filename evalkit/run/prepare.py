@@ -6,6 +6,7 @@ the variant's transform of them is what is sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import mean
 from typing import Any
 
@@ -56,7 +57,8 @@ def reference_variant(suite: Any, counted: dict[str, VariantTokens]) -> str | No
 
 def token_summary(suite: Any) -> dict[str, Any]:
     """Per variant: encoding, function tokens, prompt mean/min/max, reduction, per-case counts."""
-    counted = count_prepared(prepare(suite, list(suite.variants), list(suite.cases)))
+    counted = count_prepared(prepare(suite, list(suite.variants), list(suite.cases)),
+                             base_dir=Path(suite.path).parent)
     ref = reference_variant(suite, counted)
     ref_mean = mean(counted[ref].prompt.values()) if ref and counted[ref].prompt else None
     variants = {}
