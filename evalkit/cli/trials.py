@@ -16,6 +16,7 @@ from ..analysis.trials import (
     trials_table,
 )
 from ..errors import InputError
+from .. import metricset
 from ..metricset import count_text
 from ..rundir.run import open_run
 
@@ -141,7 +142,7 @@ def trials_text(rows: list[TrialRow]) -> str:
     params = list(dict.fromkeys(k for r in rows for k in r.hyperparameters))
     headers = ["trial", *params]
     if metric != "accuracy":
-        headers.append(metric)
+        headers.append(metricset.get(metric).label)
     headers += ["accuracy", "refusal acc.", "prompt tok", "cost", "vs best"]
     table = []
     for r in rows:
