@@ -138,7 +138,8 @@ def test_variant_encoding_precedence():
     assert encoding_for_variant(azure).name == "o200k_base"
     forced = VariantSpec(name="f", model="gpt-4o", base_model="gpt-4o", tokenizer="cl100k_base")
     assert encoding_for_variant(forced).name == "cl100k_base"
-    assert encoding_for_variant(VariantSpec(name="l", provider="local", model="tiny")) is None
+    with pytest.raises(ConfigError):  # a local model counts with its own tokenizer, not tiktoken's
+        encoding_for_variant(VariantSpec(name="l", provider="local", model="tiny"))
     with pytest.raises(ConfigError):
         encoding_for_variant(VariantSpec(name="x", provider="azure", model="prod-chat"))
 
