@@ -355,7 +355,7 @@ def test_sigterm_stops_like_ctrl_c_exit_143_and_resumes(tmp_path):
         while time.monotonic() < deadline and not (results.is_file() and results.read_text().count("\n") >= 2):
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
         assert proc.returncode == 143, err
         assert "Traceback" not in err
         assert f"finish the rest with: evalkit run --resume {run_dir}" in err and "terminated" in err

@@ -5,9 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import metricset
 from ..gate.check import dumps, emit, gate_result, result_json
 from ..gate.spec import parse_bounds
-from .. import metricset
 
 HELP = """\
 Compare each variant of RUN_DIR with the same variant of BASELINE_DIR on the cases both runs

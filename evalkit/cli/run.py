@@ -9,9 +9,16 @@ from typing import Any
 from ..analysis.table import summary_table
 from ..gate.check import dumps, emit, gate_result, result_json
 from ..gate.inputs import load_run
-from ..rundir.run import read_info
 from ..run.resume import resume_plan
-from ..run.runner import DEFAULT_MAX_ERROR_RATE, RunOptions, common_error, error_share, incomplete, run_suite
+from ..run.runner import (
+    DEFAULT_MAX_ERROR_RATE,
+    RunOptions,
+    common_error,
+    error_share,
+    incomplete,
+    run_suite,
+)
+from ..rundir.run import read_info
 from ..suite import load_suite
 from ..suite.model import Suite
 from ..suite.override import apply_overrides
