@@ -151,4 +151,89 @@ def test_resume_cuts_a_torn_line_and_rejects_bad_use(tmp_path, cli):
         assert code == 2 and "run.json" in err
         suite.write_text(suite.read_text().replace("resumable", "changed"))
         code, _, err = cli("run", "--resume", run_dir)
-        assert code == 2 and "the suite changed" in err
+        assert code == 2 and "the suite file changed" in err
+
+
+# ---- run identity: resume refuses to mix two suites ---------------------------------------------
+
+def cases_suite(tmp_path, url):
+    (tmp_path / "cases.jsonl").write_text("".join(
+        json.dumps({"id": f"j{i}", "messages": [
+            {"role": "user", "content": f"price {i}?"},
+            {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {
+                "name": "get_price", "arguments": json.dumps({"symbol": f"S{i}"})}}]}]}) + "\n" for i in range(6)))
+    p = suite_file(tmp_path, url, n=2)
+    p.write_text(p.read_text() + "cases_from: cases.jsonl\n")
+    return p
+
+
+def test_resume_refuses_an_edited_cases_file_and_names_it(tmp_path, cli):
+    rec = Recording(delay=0)
+    run_dir = tmp_path / "run"
+    with FakeServer(rec) as server:
+        suite = cases_suite(tmp_path, server.url)
+        assert cli("run", suite, "--out", run_dir, "--no-cache", "--no-progress")[0] == 0
+        lines = (run_dir / "results.jsonl").read_text().splitlines(keepends=True)
+        (run_dir / "results.jsonl").write_text("".join(lines[:5]))  # as if killed after 5 of 16
+        original = (tmp_path / "cases.jsonl").read_text()
+        (tmp_path / "cases.jsonl").write_text(original.replace('price 5?', 'price 55?'))
+        code, out, err = cli("run", "--resume", run_dir, "--no-progress")
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert err == (f"evalkit: error: {suite.resolve()}: the cases file 'cases.jsonl' changed since {run_dir} "
+                       "started; resuming would mix two suites: start a new run instead\n")
+        assert len(keys(run_dir)) == 5  # nothing written
+        (tmp_path / "cases.jsonl").write_text(original)
+        code, out, err = cli("run", "--resume", run_dir, "--no-progress", "--no-cache")
+        assert code == 0, err
+    assert len(set(keys(run_dir))) == len(keys(run_dir)) == 16
+
+
+def identity_suite(tmp_path):
+    adapter = tmp_path / "lora"
+    adapter.mkdir(exist_ok=True)
+    (adapter / "adapter_config.json").write_text('{"r": 8}')
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights-1")
+    (adapter / "TRIALS.md").write_text("notes")
+    (tmp_path / "tools.py").write_text("def get_price(symbol):\n    return 1\n")
+    p = cases_suite(tmp_path, "http://127.0.0.1:9")
+    p.write_text(p.read_text().replace("variants:\n", "variants:\n  - {name: ft, provider: local, model: m.gguf, "
+                                       "adapter: lora, functions: short}\n")
+                 + "tools_module: tools.py\nexecute: true\n")
+    return p
+
+
+def identity_of(path):
+    from evalkit.run.prepare import prepare
+    from evalkit.run.resume import run_identity_of
+    from evalkit.suite import load_suite
+
+    suite = load_suite(path)
+    return run_identity_of(suite, list(suite.variants), prepare(suite, list(suite.variants), list(suite.cases)))
+
+
+def test_identity_covers_every_input_and_names_what_changed(tmp_path):
+    from evalkit.rundir.identity import changes, describe
+
+    suite = identity_suite(tmp_path)
+    before = identity_of(suite)
+    assert set(before) == {"suite", "cases_from:cases.jsonl", "tools_module:tools.py", "adapter:ft", "variant:ft",
+                           "variant:a", "variant:b", "functions:ft", "functions:a", "functions:b"}
+    edits = [
+        (lambda: (tmp_path / "cases.jsonl").write_text((tmp_path / "cases.jsonl").read_text() + "\n"),
+         "the cases file 'cases.jsonl'"),
+        (lambda: (tmp_path / "tools.py").write_text("def get_price(symbol):\n    return 2\n"),
+         "the tools module 'tools.py'"),
+        (lambda: (tmp_path / "lora" / "adapter_model.safetensors").write_bytes(b"weights-2"),
+         "the adapter files of variant 'ft'"),
+    ]
+    for edit, what in edits:
+        edit()
+        after = identity_of(suite)
+        assert [describe(k) for k in changes(before, after)] == [what]
+        before = after
+    (tmp_path / "lora" / "TRIALS.md").write_text("more notes")  # beside the adapter, not part of it
+    assert identity_of(suite) == before
+    suite.write_text(suite.read_text().replace("functions: short}", "functions: full}"))
+    changed = changes(before, identity_of(suite))
+    assert [describe(k) for k in changed] == ["the suite file", "the functions variant 'ft' sends",
+                                              "the settings of variant 'ft'"]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..run.cache import FILENAME, ResponseCache, cache_dir
+# The cache file's name, for the help text without importing the cache (checked against it in the tests).
+FILENAME = "responses.sqlite"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..run.cache import ResponseCache, cache_dir
     path = cache_dir() / FILENAME
     if not path.exists():
         print(f"{path}: empty (no cache file yet)")

@@ -4,14 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..analysis.cost import CostReport, run_costs, suite_costs
-from ..analysis.metrics import run_summary
 from ..analysis.table import render_table
-from ..run.prepare import token_summary
-from ..rundir.run import open_run
-from ..suite import load_suite
+
+if TYPE_CHECKING:
+    from ..analysis.cost import CostReport
 
 HELP = """\
 Price every variant: cost per request and per 1,000 requests (prompt tokens x input price +
@@ -34,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cost_data(target: str) -> CostReport:
+    from ..analysis.cost import run_costs, suite_costs
+    from ..analysis.metrics import run_summary
+    from ..run.prepare import token_summary
+    from ..rundir.run import open_run
+    from ..suite import load_suite
     path = Path(target)
     if path.is_dir():
         run = open_run(path)

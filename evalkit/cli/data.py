@@ -4,20 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..analysis.cost import default_prices, price_source
-from ..analysis.tokens import count_training_example, encoding_for
-from ..data import (
-    check_examples,
-    estimate,
-    read_examples,
-    read_valid_examples,
-    shorten_examples,
-    training_price,
-)
-from ..data.estimate import MAX_TOKENS_PER_EXAMPLE, epochs_rule
-from ..data.shorten import write_jsonl
 from ..errors import InputError
-from ..suite import load_suite
 
 HELP = """\
 Fine-tuning training data (the OpenAI chat fine-tuning JSONL format: one {"messages": [...],
@@ -60,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from ..data import check_examples, read_examples
+    from ..suite import load_suite
     suite = load_suite(args.suite) if args.suite else None
     if args.variant and not suite:
         raise InputError(None, "--variant needs --suite")
@@ -77,6 +66,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_shorten(args: argparse.Namespace) -> int:
+    from ..data import read_valid_examples, shorten_examples
+    from ..data.shorten import write_jsonl
+    from ..suite import load_suite
     suite = load_suite(args.suite)
     examples = read_valid_examples(args.file)
     lines = shorten_examples(examples, suite, args.functions, where=str(args.file))
@@ -86,6 +78,10 @@ def run_shorten(args: argparse.Namespace) -> int:
 
 
 def run_estimate(args: argparse.Namespace) -> int:
+    from ..analysis.cost import default_prices, price_source
+    from ..analysis.tokens import count_training_example, encoding_for
+    from ..data import estimate, read_valid_examples, training_price
+    from ..data.estimate import MAX_TOKENS_PER_EXAMPLE, epochs_rule
     if args.epochs is not None and args.epochs < 1:
         raise InputError(None, "--epochs must be at least 1", field="--epochs")
     encoding = encoding_for(args.model)

@@ -4,14 +4,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..analysis.tidy import FORMATS, export
-
 HELP = """\
 Write a run as one tidy table: one row per case x variant x repeat with its verdict, reason,
 calls, tokens, latency and the variant's settings (trial hyperparameters as trial_* columns).
 Nested values (calls, expectations) are JSON text. The same table in Python:
   import evalkit; df = evalkit.load("RUN_DIR")
 parquet needs pyarrow (pip install 'evalkit[parquet]')."""
+
+
+# evalkit.analysis.tidy.FORMATS, spelled here so that building the parser imports no pandas (tests check they match).
+FORMATS = ("csv", "parquet", "jsonl")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.tidy import export
     out = export(args.run_dir, args.format, args.out or args.run_dir / f"tidy.{args.format}")
     print(out)
     return 0

@@ -6,8 +6,6 @@ import sys
 from pathlib import Path
 
 from .. import metricset
-from ..gate.check import dumps, emit, gate_result, result_json
-from ..gate.spec import parse_bounds
 
 HELP = """\
 Compare each variant of RUN_DIR with the same variant of BASELINE_DIR on the cases both runs
@@ -60,11 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def overrides(args: argparse.Namespace) -> dict:
     """The command line's thresholds, for `spec.resolve`."""
+    from ..gate.spec import parse_bounds
     return dict(metrics=args.metric, max_drop=args.max_drop, alpha=args.alpha,
                 lower=parse_bounds(args.min, "--min"), upper=parse_bounds(args.max, "--max"))
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..gate.check import dumps, emit, gate_result, result_json
     result = gate_result(args.run_dir, args.baseline, suite_path=args.suite, flags=overrides(args),
                          allow_partial=args.allow_partial)
     code = emit(result, args.junit, args.markdown, stream=sys.stderr if args.json else sys.stdout)

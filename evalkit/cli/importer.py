@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..interop.bfcl import CATEGORIES, dump_suite, import_bfcl, parse_categories
+
+# evalkit.interop.bfcl.CATEGORIES, spelled here so that `--help` imports no suite model (tests check they match).
+CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
+              "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance")
 
 HELP = """\
 Import questions and answers from another benchmark as an evalkit suite.
@@ -45,6 +48,7 @@ def _no_source(parser: argparse.ArgumentParser) -> int:
 
 
 def run_bfcl(args: argparse.Namespace) -> int:
+    from ..interop.bfcl import dump_suite, import_bfcl, parse_categories
     if args.limit is not None and args.limit < 1:
         raise InputError(None, "--limit must be at least 1")
     variant = {"name": "base", "provider": args.provider, "model": args.model}

@@ -7,11 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import InputError
-from ..suite import load_suite
-from ..suite.functions import to_tools
 
 HELP = """\
 Write a starter suite: the function definitions, two variants (the full and the short
@@ -48,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_tools_file(path: Path) -> tuple[dict[str, Any], ...]:
     """The definitions in a tools file, in the `tools` shape; one-line errors naming the entry."""
+    from ..suite.functions import to_tools
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -124,6 +121,7 @@ def starter_suite(tools: tuple[dict[str, Any], ...], name: str, provider: str, m
 
 
 def render(suite: dict[str, Any], source: str) -> str:
+    import yaml
     def block(key: str) -> str:
         return yaml.safe_dump({key: suite[key]}, sort_keys=False, allow_unicode=True, width=100)
 
@@ -142,6 +140,7 @@ def render(suite: dict[str, Any], source: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..suite import load_suite
     out: Path = args.out
     if out.exists() and not args.force:
         raise InputError(str(out), "already exists: choose another -o/--out, or --force to overwrite")

@@ -5,8 +5,6 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
-from ..report import render_report
-from ..rundir.run import open_run
 
 HELP = """\
 Render report.html for RUN_DIR: the headline table (every rate with n and a Wilson 95% interval,
@@ -29,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..report import render_report
+    from ..rundir.run import open_run
     runs = [open_run(d) for d in args.runs]  # a run without summary.json is summarised by the report
     out = args.output or (args.runs[0] / "report.html" if len(args.runs) == 1 else Path("report.html"))
     try:

@@ -4,25 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..analysis.table import summary_table
-from ..gate.check import dumps, emit, gate_result, result_json
-from ..gate.inputs import load_run
-from ..run.resume import resume_plan
-from ..run.runner import (
-    DEFAULT_MAX_ERROR_RATE,
-    RunOptions,
-    common_error,
-    error_share,
-    incomplete,
-    run_suite,
-)
-from ..rundir.run import read_info
-from ..suite import load_suite
-from ..suite.model import Suite
-from ..suite.override import apply_overrides
-from ..suite.select import select_cases
+
+if TYPE_CHECKING:
+    from ..suite.model import Suite
 
 HELP = """\
 Run every variant of SUITE over every case, score each response and write a run directory:
@@ -47,6 +34,10 @@ Exit codes: 0 done, 1 regression or incomplete run against --baseline, 2 bad inp
 configuration, 3 too many provider errors (--max-error-rate), 4 a result could not be scored or
 written (the run stops; what it recorded is resumable), 130 interrupted (Ctrl-C),
 143 terminated (SIGTERM)."""
+
+
+# evalkit.run.runner.DEFAULT_MAX_ERROR_RATE, spelled here so that `--help` imports no runner (tests check they match).
+DEFAULT_MAX_ERROR_RATE = 0.1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -89,6 +80,7 @@ def _variant_names(values: list[str] | None) -> list[str] | None:
 
 def _resume_choices(run_dir: Path) -> dict[str, Any]:
     """The case ids and --set overrides the run started with (run.json)."""
+    from ..rundir.run import read_info
     info = read_info(run_dir, required=True)
     opts = info.options or {}
     return {"cases": info.cases or None, "overrides": list(opts.get("set") or []), "select": opts.get("select")}
@@ -109,6 +101,19 @@ def _check_batch(suite: Suite, names: list[str] | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..gate.check import dumps, emit, gate_result, result_json
+    from ..gate.inputs import load_run
+    from ..run.resume import resume_plan
+    from ..run.runner import (
+        RunOptions,
+        common_error,
+        error_share,
+        incomplete,
+        run_suite,
+    )
+    from ..suite import load_suite
+    from ..suite.override import apply_overrides
+    from ..suite.select import select_cases
     for flag in ("limit", "concurrency", "repeats"):
         value = getattr(args, flag)
         if value is not None and value < 1:

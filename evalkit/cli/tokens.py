@@ -6,8 +6,6 @@ import json
 from typing import Any
 
 from ..analysis.table import render_table
-from ..run.prepare import token_summary
-from ..suite import load_suite
 
 HELP = """\
 Count, without calling any model, the prompt tokens of every request SUITE would send: per
@@ -47,6 +45,8 @@ def render(summary: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..run.prepare import token_summary
+    from ..suite import load_suite
     summary = token_summary(load_suite(args.suite))
     print(json.dumps(summary, indent=2) if args.json else render(summary))
     return 0

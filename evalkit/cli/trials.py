@@ -4,21 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..analysis.stats import Rate
-from ..analysis.table import render_table
-from ..analysis.trials import (
-    CURVE_KEY,
-    TrialRow,
-    by_hyperparameter,
-    row_json,
-    trials_table,
-)
-from ..errors import InputError
 from .. import metricset
-from ..metricset import count_text
-from ..rundir.run import open_run
+from ..analysis.table import render_table
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..analysis.stats import Rate
+    from ..analysis.trials import TrialRow
 
 USAGE = """\
 evalkit trials RUN_DIR [RUN_DIR ...] [--metric M] [--all] [--json]
@@ -60,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.trials import by_hyperparameter, row_json, trials_table
+    from ..rundir.run import open_run
     if args.targets[0] == "import":
         return run_import(args, args.targets[1:])
     for flag in ("suite", "functions"):
@@ -118,6 +114,7 @@ def run_import(args: argparse.Namespace, job_ids: list[str]) -> int:
 
 
 def _rate(r: Rate) -> str:
+    from ..metricset import count_text
     if r.value is None:
         return "–"
     return f"{100 * r.value:.0f}% ({count_text(r.k)}/{r.n}) [{100 * r.low:.0f}–{100 * r.high:.0f}]"
@@ -174,4 +171,4 @@ def _curve_line(curve: dict[str, list[list[Any]]]) -> str:
     return ", ".join(parts) or "no loss values"
 
 
-__all__ = ["register", "trials_text", "CURVE_KEY"]
+__all__ = ["register", "trials_text"]

@@ -9,7 +9,6 @@ import webbrowser
 from pathlib import Path
 
 from ..errors import InputError
-from ..report.serve import serve
 
 HELP = """\
 Serve DIR (default results/) on http://127.0.0.1 (this machine only): an index of every run under
@@ -39,6 +38,7 @@ def has_browser() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..report.serve import serve
     if not args.dir.is_dir():
         raise InputError(str(args.dir), "no such results directory (evalkit run writes into results/)")
     if not 0 <= args.port <= 65535:

@@ -1,8 +1,10 @@
 """A content-addressed response cache in one local SQLite file.
 
-Key: sha256 of the exact request (provider endpoint, wire format, model, messages, tools,
-temperature, max_tokens, extra parameters) plus the repeat index, so a rerun of an unchanged suite
-replays every repeat's own response and makes no request. Only deterministic requests
+Key: sha256 of the exact request (wire format, model, messages, tools, temperature, max_tokens, the
+variant's `params`) and of the responder (`endpoint_of`: endpoint, api-version, a fingerprint of the
+credential, and in end-to-end mode the tools module's fingerprint) plus the repeat index, so a
+rerun of an unchanged suite replays every repeat's own response and makes no request, and any
+change to what is sent, to whom, or to what runs the calls is a miss. Only deterministic requests
 (temperature 0) are cached. Lookups are done in one query before a run starts and new responses
 are stored in batches, so the cache never sits on the request path.
 
@@ -101,10 +103,23 @@ class ResponseCache:
         self._db.close()
 
 
-def endpoint_of(provider: Any, variant: Any) -> str:
-    """What identifies the responder: the provider's own endpoint when it has one, else its settings."""
+def credential_fingerprint(key: Any) -> str | None:
+    """Tells two credentials apart without storing either: a truncated sha256, never the key."""
+    if not isinstance(key, str) or not key:
+        return None
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def endpoint_of(provider: Any, variant: Any, tools_sha: str | None = None) -> str:
+    """What identifies the responder: where requests go (the provider's own endpoint when it has
+    one, else its settings), the query every request carries (Azure's api-version), which
+    credential answers (different keys may reach different deployments, quotas or fine-tunes) and,
+    in end-to-end mode, the tools module that produced the later steps."""
     own = getattr(provider, "endpoint", None)
-    if isinstance(own, str):
-        return own
-    return json.dumps({"provider": variant.provider, "base_url": variant.base_url, "adapter": variant.adapter,
-                       "options": variant.options}, sort_keys=True, default=str)
+    where = own if isinstance(own, str) else {"provider": variant.provider, "base_url": variant.base_url,
+                                              "adapter": variant.adapter, "options": variant.options}
+    client = getattr(provider, "client", None)
+    query = getattr(client, "default_query", None)
+    return json.dumps({"endpoint": where, "query": dict(query) if isinstance(query, dict) else None,
+                       "credential": credential_fingerprint(getattr(client, "api_key", None)),
+                       "execute": tools_sha}, sort_keys=True, default=str)

@@ -28,9 +28,17 @@ def full_functions(suite: Suite, case: Case) -> tuple[dict[str, Any], ...]:
     return case.functions if case.functions is not None else suite.functions
 
 
+def request_extra(variant: VariantSpec, case: Case, tools: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """Body keys beyond the standard ones: the case's own (a cases_from line's parallel_tool_calls,
+    which only means something when tools are sent), then the variant's `params`, which win."""
+    own = case.params if tools and variant.api == "tools" else {}
+    return {**own, **variant.params}
+
+
 def _request(variant: VariantSpec, case: Case, tools: tuple[dict[str, Any], ...]) -> ChatRequest:
     return ChatRequest(model=variant.model or "", messages=case.messages, tools=tools, api=variant.api,
-                       temperature=variant.temperature, max_tokens=variant.max_tokens)
+                       temperature=variant.temperature, max_tokens=variant.max_tokens,
+                       extra=request_extra(variant, case, tools))
 
 
 def prepare(suite: Suite, variants: list[VariantSpec], cases: list[Case]) -> list[Prepared]:

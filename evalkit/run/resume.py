@@ -3,8 +3,9 @@
 results.jsonl is append-only and each finished result is flushed (in small batches) as it is
 scored, so after Ctrl-C, kill -9 or power loss the file holds every finished result, at worst
 followed by one torn line. `evalkit run --resume RUN_DIR` reads run.json for the suite and the
-options the run started with, cuts a torn tail, and runs only the case x variant x repeat keys
-not yet in results.jsonl.
+options the run started with, checks that nothing that determines results changed since (the run
+identity in run.json: suite, cases files, tools module, adapters, variant settings, functions
+sent), cuts a torn tail, and runs only the case x variant x repeat keys not yet in results.jsonl.
 """
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EvalkitError, InputError
-from ..rundir.results import RESULTS, read_json
+from ..rundir.identity import changes, describe, run_identity
+from ..rundir.results import INFO as RUN
+from ..rundir.results import RESULTS
+from ..rundir.run import read_info
+from ..suite.model import Suite, VariantSpec
+from .prepare import Prepared
 
-RUN = "run.json"
 
 Key = tuple[str, str, int]  # case id, variant, repeat
 
@@ -53,20 +58,40 @@ def run_options_json(variants: list[str], limit: int | None, repeats: int | None
 
 def resume_plan(run_dir: Path) -> ResumePlan:
     """What `--resume` needs from run.json: which suite, and the options the run started with."""
-    info = read_json(Path(run_dir) / RUN, "run.json (is this an evalkit run directory?)")
-    opts = info.get("options")
-    if not isinstance(opts, dict) or "suite_path" not in info:
+    info = read_info(run_dir, required=True)
+    opts = info.options
+    if opts is None or info.suite_path is None:
         raise InputError(str(Path(run_dir) / RUN), "this run was not started by a resumable evalkit run",
                          field="options")
-    return ResumePlan(info["suite_path"], list(opts.get("variants") or []), opts.get("limit"),
+    return ResumePlan(info.suite_path, list(opts.get("variants") or []), opts.get("limit"),
                       opts.get("repeats"), bool(opts.get("cache", True)), bool(opts.get("batch", False)))
 
 
-def check_suite_unchanged(run_dir: Path, path: str | Path) -> None:
-    info = read_json(Path(run_dir) / RUN, "run.json")
-    if info.get("suite_sha") and info["suite_sha"] != suite_sha(path):
-        raise InputError(str(path), f"the suite changed since {run_dir} started; resuming would mix two "
-                         "suites: start a new run instead")
+def run_identity_of(suite: Suite, variants: list[VariantSpec], prepared: list[Prepared]) -> dict[str, str]:
+    """The identity (evalkit/rundir/identity.py) of running `variants` with these requests."""
+    sent: dict[str, list[tuple[dict, ...]]] = {}
+    seen: set[int] = set()
+    for p in prepared:
+        if id(p.request.tools) not in seen:  # transforms are memoised: one tuple per definition set
+            seen.add(id(p.request.tools))
+            sent.setdefault(p.variant.name, []).append(p.request.tools)
+    return run_identity(suite, variants, sent)
+
+
+def check_identity(run_dir: Path, suite_path: str | Path, current: dict[str, str]) -> None:
+    """Refuse to resume when any input that determines results differs from the run's start."""
+    info = read_info(run_dir, required=True)
+    recorded = info.identity
+    if recorded is None:  # started before run identities: only the suite was fingerprinted
+        if info.suite_sha and info.suite_sha != suite_sha(suite_path):
+            recorded, current = {"suite": info.suite_sha}, {"suite": suite_sha(suite_path)}
+        else:
+            return
+    changed = changes(recorded, current)
+    if changed:
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        raise InputError(str(suite_path), f"{describe(changed[0])} changed since {run_dir} started{more}; "
+                         "resuming would mix two suites: start a new run instead")
 
 
 def repair_tail(path: Path) -> int:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -37,6 +37,8 @@ from ..rundir.results import (
     read_results,
     write_json,
 )
+from ..rundir.identity import tools_fingerprint
+from ..rundir.lock import writer_lock
 from ..scoring import decide
 from ..scoring.answer import judge_answer  # issue H: end-to-end mode
 from ..suite.model import Suite, VariantSpec
@@ -48,10 +50,11 @@ from .progress import Progress
 from .resume import (
     RUN,
     RunInterrupted,
-    check_suite_unchanged,
+    check_identity,
     completed,
     repair_tail,
     results_path,
+    run_identity_of,
     run_options_json,
     suite_sha,
 )
@@ -249,13 +252,13 @@ def plan_jobs(suite: Suite, prepared: list[Prepared], options: RunOptions,
 
 
 def _start_run_dir(run_dir: Path, suite: Suite, variants: list[VariantSpec], cases: list, prepared: list[Prepared],
-                   options: RunOptions) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
+                   options: RunOptions, identity: dict[str, str]) -> None:
     if results_path(run_dir).exists():
         raise ConfigError(f"{run_dir} already holds results.jsonl: choose another --out, "
                           f"or finish it with --resume {run_dir}")
     write_json(run_dir / RUN, {
         "suite": suite.name, "suite_path": str(Path(suite.path).resolve()), "suite_sha": suite_sha(suite.path),
+        "identity": identity,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "variants": {v.name: variant_info(v, options.batch) for v in variants}, "cases": [c.id for c in cases],
         "options": run_options_json([v.name for v in variants], options.limit, options.repeats, options.cache,
@@ -267,6 +270,12 @@ def _start_run_dir(run_dir: Path, suite: Suite, variants: list[VariantSpec], cas
 
 
 def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
+    run_dir = options.out or default_run_dir(suite)
+    with writer_lock(run_dir):  # one writer per run directory, from the first check to summary.json
+        return _run_suite(suite, replace(options, out=run_dir))
+
+
+def _run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     t_start = time.perf_counter()
     variants = select_variants(suite, options.variants)
     cases = list(suite.cases[: options.limit] if options.limit else suite.cases)
@@ -274,14 +283,15 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     base_dir = Path(suite.path).parent
     providers = {v.name: create_provider(v, base_dir) for v in variants}  # config errors before any request
     providers = executing_providers(suite, providers)  # issue H: `execute: true` runs the tools
-    run_dir = options.out or default_run_dir(suite)
+    run_dir = options.out
+    identity = run_identity_of(suite, variants, prepared)
     if options.resume:
-        check_suite_unchanged(run_dir, suite.path)
+        check_identity(run_dir, suite.path, identity)
         repair_tail(results_path(run_dir))
     else:
-        _start_run_dir(run_dir, suite, variants, cases, prepared, options)
+        _start_run_dir(run_dir, suite, variants, cases, prepared, options, identity)
     done = completed(results_path(run_dir)) if options.resume else set()
-    endpoints = {v.name: endpoint_of(providers[v.name], v) for v in variants}
+    endpoints = {v.name: endpoint_of(providers[v.name], v, tools_fingerprint(identity)) for v in variants}
     planned_jobs = plan_jobs(suite, prepared, options, endpoints)
     planned = Counter(j.prepared.variant.name for j in planned_jobs)
     jobs = [j for j in planned_jobs if j.key not in done]

@@ -15,6 +15,11 @@ from .yamlmap import dotted, line_of, load_yaml_with_lines
 
 JSONL_KEYS = {"messages", "tools", "functions", "parallel_tool_calls", "id", "tags"}
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+# Body keys a variant's `params` may not set: evalkit builds them from the suite, or reads the
+# response in a way they would break.
+RESERVED_PARAMS = {"model": "the variant's `model`", "messages": "the cases", "tools": "the suite's `functions`",
+                   "functions": "the suite's `functions`", "temperature": "the variant's `temperature`",
+                   "max_tokens": "the variant's `max_tokens`", "stream": "nothing: evalkit reads whole responses"}
 
 
 def _pydantic_error(e: ValidationError, path: str, lines: dict) -> SuiteError:
@@ -118,8 +123,14 @@ def _jsonl_case(obj: Any, where: str, lineno: int, stem: str, system: str | None
     tags = obj.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise SuiteError(where, "expected a list of strings", line=lineno, field="tags")
+    params = {}
+    if "parallel_tool_calls" in obj:
+        if not isinstance(obj["parallel_tool_calls"], bool):
+            raise SuiteError(where, "expected true or false", line=lineno, field="parallel_tool_calls")
+        params["parallel_tool_calls"] = obj["parallel_tool_calls"]
     case_id = str(obj.get("id", f"{stem}-{lineno}"))
-    return Case(case_id, _with_system(messages[:last], system), expect, functions, tuple(tags), f"{where}:{lineno}")
+    return Case(case_id, _with_system(messages[:last], system), expect, functions, tuple(tags), f"{where}:{lineno}",
+                params)
 
 
 def load_cases_jsonl(path: Path, system: str | None = None, shown: str | None = None) -> list[Case]:
@@ -156,6 +167,10 @@ def load_suite(path: str | Path) -> Suite:
         if v.name in names:
             raise SuiteError(shown, f"duplicate variant name '{v.name}'", line=where_line, field=f"variants[{i}].name")
         names.add(v.name)
+        for key in v.params:
+            if key in RESERVED_PARAMS:
+                raise SuiteError(shown, f"`{key}` cannot be a request parameter: it comes from {RESERVED_PARAMS[key]}",
+                                 line=line_of(lines, ("variants", i, "params", key)), field=f"variants[{i}].params.{key}")
         try:
             apply_transform(functions, v.functions, spec.transforms)
         except SuiteError as e:

@@ -50,6 +50,8 @@ class VariantSpec(_Strict):
     base_model: str | None = None  # e.g. the model behind an Azure deployment name
     adapter: str | None = None  # local provider: LoRA adapter directory (relative to the suite)
     options: dict[str, Any] = Field(default_factory=dict)  # provider-specific settings
+    # Request-body keys sent verbatim (tool_choice, parallel_tool_calls, seed, top_p, stop, ...)
+    params: dict[str, Any] = Field(default_factory=dict)
     trial: dict[str, Any] | None = None
 
 
@@ -138,6 +140,7 @@ class Case:
     functions: tuple[dict[str, Any], ...] | None = None  # per-case override, tools shape, full
     tags: tuple[str, ...] = ()
     source: str = ""  # "file:line" the case came from, for error messages and reports
+    params: dict[str, Any] = field(default_factory=dict)  # request-body keys the case sets itself
 
 
 @dataclass(frozen=True)

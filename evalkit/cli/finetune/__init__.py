@@ -10,9 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...data import check_examples, read_examples
 from ...errors import InputError
-from ...suite import load_suite
 from .local import add_arguments as add_local_arguments
 from .local import run as run_local
 
@@ -59,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def check_training(train: Path, suite_path: Path, variant: str | None = None) -> None:
     """Refuse to pay for a job on data the check rejects (e.g. definitions that differ from the
     ones the fine-tuned variant will send; `variant` names it when the suite has none yet)."""
+    from ...data import check_examples, read_examples
+    from ...suite import load_suite
     examples, unparsed = read_examples(train)
     report = check_examples(examples, unparsed, load_suite(suite_path), variant)
     errors = [p for p in report.problems if p.level == "error"]
@@ -72,6 +72,7 @@ def check_training(train: Path, suite_path: Path, variant: str | None = None) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...suite import load_suite
     if args.local:
         return run_local(args)
     if args.suite is None:
