@@ -126,9 +126,9 @@ def render(suite: dict[str, Any], source: str) -> str:
         return yaml.safe_dump({key: suite[key]}, sort_keys=False, allow_unicode=True, width=100)
 
     return "".join([
-        f"# Starter suite written by `evalkit init` from {source}.\n"
-        "# Edit the cases (questions and expected values), then: evalkit tokens THIS_FILE; evalkit run THIS_FILE\n"
-        "# Format: README \"The suite format\".\n",
+        (f"# Starter suite written by `evalkit init` from {source}.\n"
+         "# Edit the cases (questions and expected values), then: evalkit tokens THIS_FILE; evalkit run THIS_FILE\n"
+         "# Format: README \"The suite format\".\n"),
         block("name"), block("system"),
         "# Single source of truth for the definitions; `short` variants strip descriptions and properties.\n",
         block("functions"),
