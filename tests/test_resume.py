@@ -198,7 +198,10 @@ def identity_suite(tmp_path):
     p = cases_suite(tmp_path, "http://127.0.0.1:9")
     p.write_text(p.read_text().replace("variants:\n", "variants:\n  - {name: ft, provider: local, model: m.gguf, "
                                        "adapter: lora, functions: short}\n")
-                 + "tools_module: tools.py\nexecute: true\n")
+                 + "tools_module: tools.py\nexecute: true\nfunctions_from: more_tools.json\n")
+    (tmp_path / "more_tools.json").write_text(json.dumps([{"type": "function", "function": {
+        "name": "get_news", "parameters": {"type": "object", "properties": {}}}}]))
+    (tmp_path / "tools.py").write_text("def get_price(symbol):\n    return 1\n\ndef get_news():\n    return []\n")
     return p
 
 
@@ -216,7 +219,8 @@ def test_identity_covers_every_input_and_names_what_changed(tmp_path):
 
     suite = identity_suite(tmp_path)
     before = identity_of(suite)
-    assert set(before) == {"suite", "cases_from:cases.jsonl", "tools_module:tools.py", "adapter:ft", "variant:ft",
+    assert set(before) == {"suite", "cases_from:cases.jsonl", "functions_from:more_tools.json",
+                           "tools_module:tools.py", "adapter:ft", "variant:ft",
                            "variant:a", "variant:b", "functions:ft", "functions:a", "functions:b"}
     edits = [
         (lambda: (tmp_path / "cases.jsonl").write_text((tmp_path / "cases.jsonl").read_text() + "\n"),
@@ -231,6 +235,11 @@ def test_identity_covers_every_input_and_names_what_changed(tmp_path):
         after = identity_of(suite)
         assert [describe(k) for k in changes(before, after)] == [what]
         before = after
+    (tmp_path / "more_tools.json").write_text((tmp_path / "more_tools.json").read_text().replace("{}}", '{"n": {}}}'))
+    after = identity_of(suite)
+    assert [describe(k) for k in changes(before, after)] == [  # b and ft send short definitions: unchanged
+        "the tool definitions file 'more_tools.json'", "the functions variant 'a' sends"]
+    before = after
     (tmp_path / "lora" / "TRIALS.md").write_text("more notes")  # beside the adapter, not part of it
     assert identity_of(suite) == before
     suite.write_text(suite.read_text().replace("functions: short}", "functions: full}"))

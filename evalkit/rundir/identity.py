@@ -3,6 +3,7 @@
 One entry per input, so a mismatch can say which input changed:
   suite                  the suite YAML's bytes
   cases_from:<path>      each cases file it names (path as written in the suite)
+  functions_from:<path>  each tool-definition file it names
   tools_module:<path>    the Python tools module, when the suite executes calls (`execute: true`)
   variant:<name>         the variant's resolved settings (model, provider, params, ...), defaults
                          left out so a new optional setting does not change old runs
@@ -66,9 +67,10 @@ def run_identity(suite: Suite, variants: Sequence[VariantSpec],
     definition sets its requests carry."""
     base = Path(suite.path).parent
     out = {"suite": file_sha(Path(suite.path))}
-    sources = suite.spec.cases_from
-    for rel in [sources] if isinstance(sources, str) else (sources or []):
-        out[f"cases_from:{rel}"] = file_sha(_under(base, rel))
+    for key in ("cases_from", "functions_from"):
+        sources = getattr(suite.spec, key, None)
+        for rel in [sources] if isinstance(sources, str) else (sources or []):
+            out[f"{key}:{rel}"] = file_sha(_under(base, rel))
     if suite.spec.execute and suite.spec.tools_module:
         out[f"tools_module:{suite.spec.tools_module}"] = file_sha(_under(base, suite.spec.tools_module))
     for v in variants:
@@ -89,6 +91,7 @@ def describe(entry: str) -> str:
     kind, _, name = entry.partition(":")
     return {"suite": "the suite file",
             "cases_from": f"the cases file '{name}'",
+            "functions_from": f"the tool definitions file '{name}'",
             "tools_module": f"the tools module '{name}'",
             "variant": f"the settings of variant '{name}'",
             "adapter": f"the adapter files of variant '{name}'",
