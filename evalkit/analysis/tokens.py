@@ -365,7 +365,8 @@ def count_prepared(prepared: Iterable[Any], base_dir: Path | None = None) -> dic
                 label = encoding.name
                 counts = {p.case.id: count_request(p.request, encoding) for p in items}
         except EvalkitError as e:
-            label, reason, counts = None, why or str(e), {}
+            label, counts = None, {}
+            reason = f"{e} (nor could its provider be asked to count: {why})" if why else str(e)
         out[name] = VariantTokens(name, label, {k: c.prompt for k, c in counts.items()},
                                   {k: c.functions for k, c in counts.items()}, reason)
     return out
