@@ -46,14 +46,13 @@ def dumps(value: Any, indent: int | None = None) -> str:
     strict dump; only a value that needs it is walked."""
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str, indent=indent)
-        if _SURROGATE.search(text) is not None:
-            text = ""
-    except ValueError:  # a non-finite float
+        text.encode("utf-8")  # fails on a lone surrogate; far cheaper than searching for one
+    except ValueError:  # a non-finite float, or UnicodeEncodeError
         text = ""
     if not text:
         text = json.dumps(standard(value), ensure_ascii=False, allow_nan=False,
                           default=lambda o: standard(str(o)), indent=indent)
-    if _LINE_BREAKS.search(text) is not None:  # only inside strings, where \u escapes mean the same
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:  # only inside strings: escapes mean the same
         text = _LINE_BREAKS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text
 

@@ -2,7 +2,8 @@
 
 One scrub for all of it: results.jsonl (raw responses, error reasons), run files, provider error
 messages and the lines the CLI prints. Removed: every configured key (each value registered when a
-provider reads it, plus OPENAI_API_KEY and AZURE_OPENAI_API_KEY from the environment), and any
+provider reads it, plus OPENAI_API_KEY and AZURE_OPENAI_API_KEY from the environment, taken when a
+run or a provider starts: `register_environment`), and any
 value after `Bearer ` or an `api-key` / `x-api-key` header name, whoever's key it is (a server that
 echoes request headers into an error body). Values shorter than MIN_SECRET characters are not
 treated as keys: placeholders such as `x` or `EMPTY` would otherwise erase ordinary text.
@@ -18,28 +19,36 @@ MIN_SECRET = 8
 ENV_KEYS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY")
 
 _registered: set[str] = set()
+_ordered: tuple[str, ...] = ()  # longest first: a key containing another is replaced whole
+_HEADER_WORDS = ("bearer", "api-key", "api_key", "apikey")
 _HEADER_VALUE = re.compile(
     r"""(?i)(\bbearer\s+|\b(?:x-)?api[-_]?key\b["']?\s*[:=]\s*["']?)([^\s"'\\,;]{4,})""")
 
 
 def register(value: str | None) -> None:
     """A key some provider sends: never store or print it."""
-    if value and len(value) >= MIN_SECRET:
+    global _ordered
+    if value and len(value) >= MIN_SECRET and value not in _registered:
         _registered.add(value)
+        _ordered = tuple(sorted(_registered, key=len, reverse=True))
 
 
-def _secrets() -> list[str]:
-    found = set(_registered)
+def register_environment() -> None:
+    """The well-known key variables, whichever provider reads them."""
     for name in ENV_KEYS:
-        value = os.environ.get(name)
-        if value and len(value) >= MIN_SECRET:
-            found.add(value)
-    return sorted(found, key=len, reverse=True)  # a key containing another goes first
+        register(os.environ.get(name))
+
+
+def _secrets() -> tuple[str, ...]:
+    return _ordered
 
 
 def found(text: str) -> bool:
     """Whether `text` holds anything `scrub` would remove (cheap: substring tests and one search)."""
-    return any(s in text for s in _secrets()) or _HEADER_VALUE.search(text) is not None
+    if any(s in text for s in _secrets()):
+        return True
+    low = text.lower()  # a substring prefilter: the header pattern itself is slow on every line
+    return any(w in low for w in _HEADER_WORDS) and _HEADER_VALUE.search(text) is not None
 
 
 def scrub(text: str) -> str:

@@ -45,6 +45,7 @@ def _env(name: str | None) -> str | None:
 
 def _key(variant: VariantSpec, default_env: str, needed: bool) -> str:
     env_name = variant.api_key_env or default_env
+    secrets.register_environment()
     key = _env(env_name)
     if key:
         secrets.register(key)

@@ -277,6 +277,7 @@ def run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
 
 def _run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     t_start = time.perf_counter()
+    secrets.register_environment()  # scrubbed from everything this run stores or prints
     variants = select_variants(suite, options.variants)
     cases = list(suite.cases[: options.limit] if options.limit else suite.cases)
     prepared = prepare(suite, variants, cases)
