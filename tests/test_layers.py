@@ -29,3 +29,28 @@ def test_import_evalkit_pulls_in_no_heavy_module():
             "if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr
+
+
+HEAVY = ("openai", "pandas", "scipy", "jinja2", "pydantic", "torch")
+
+
+def test_building_the_parser_pulls_in_no_heavy_module():
+    """`evalkit --help` and every command's parser stay light: commands import what they use when they run."""
+    code = ("import sys, evalkit.cli; evalkit.cli.build_parser(); "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr
+
+
+def test_help_constants_match_the_library():
+    """The parser spells a few library constants so that it need not import their modules."""
+    from evalkit.analysis import tidy
+    from evalkit.cli import cache, export, importer, run
+    from evalkit.interop import bfcl
+    from evalkit.run import cache as response_cache
+    from evalkit.run import runner
+
+    assert run.DEFAULT_MAX_ERROR_RATE == runner.DEFAULT_MAX_ERROR_RATE
+    assert export.FORMATS == tidy.FORMATS
+    assert importer.CATEGORIES == bfcl.CATEGORIES
+    assert cache.FILENAME == response_cache.FILENAME
