@@ -309,3 +309,6 @@ def test_stocks_suite_on_the_local_model_shows_the_saving(cli):
     rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
     assert rows["base+full"][2:] == ["model's", "own", "380", "474.8", "468", "495", "ref"]
     assert rows["base+short"][-1] == "-54%" and rows["ft+short"][-1] == "-54%"
+    code, out, err = cli("cost", str(Path(__file__).parent.parent / "suites" / "stocks.yaml"))
+    assert code == 0, err
+    assert "base+short: 216.8 prompt tokens (-54% vs base+full), not priced (runs on this machine" in out

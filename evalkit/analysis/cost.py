@@ -244,6 +244,10 @@ class CostReport:
     unpriced: dict[str, str] = field(default_factory=dict)  # variant -> why
     tco: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    # Prompt-token means of every variant that has one, priced or not, and the variant sending the
+    # full definitions they compare against (a local model's full->short saving has no price).
+    prompt_tokens: dict[str, float] = field(default_factory=dict)
+    reference: str | None = None
 
 
 # ---- a suite's costs ---------------------------------------------------------------------
@@ -353,6 +357,10 @@ def _costs(pricing: _Pricing, prompt_tokens: Mapping[str, float | None],
            completion_tokens: Mapping[str, float | None] | None = None) -> CostReport:
     tco, table = pricing.tco, pricing.table
     report = CostReport(prices=table, costs=[])
+    report.prompt_tokens = {v.name: float(prompt_tokens[v.name]) for v in pricing.variants
+                            if prompt_tokens.get(v.name) is not None}
+    report.reference = next((v.name for v in pricing.variants
+                             if getattr(v, "functions", None) == "full" and v.name in report.prompt_tokens), None)
     for v in pricing.variants:
         price = unit_price(table, v)
         prompt = prompt_tokens.get(v.name)

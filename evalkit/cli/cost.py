@@ -59,14 +59,24 @@ def to_json(report: CostReport) -> dict[str, Any]:
     }
 
 
+def _tokens_note(report: CostReport, name: str) -> str:
+    """An unpriced variant's prompt tokens and their saving against the full definitions."""
+    tokens = report.prompt_tokens.get(name)
+    if tokens is None:
+        return ""
+    ref = report.prompt_tokens.get(report.reference) if report.reference else None
+    vs = "" if not ref or name == report.reference else f" ({100 * (tokens / ref - 1):+.0f}% vs {report.reference})"
+    return f"{tokens:.1f} prompt tokens{vs}, "
+
+
 def render(report: CostReport) -> str:
     cur = report.prices.currency
     rows = [[c.variant, c.price.key, f"{c.prompt_tokens:.1f}", f"{c.completion_tokens:.1f}",
              f"{c.per_request:.6f}", f"{c.per_1k_requests:.4f}", f"{c.fixed_per_day:.2f}"]
             for c in report.costs]
     out = [render_table(["variant", "price", "prompt tok", "compl. tok", f"{cur}/request",
-                         f"{cur}/1k requests", f"fixed {cur}/day"], rows)]
-    out += [f"{name}: not priced ({why})" for name, why in report.unpriced.items()]
+                         f"{cur}/1k requests", f"fixed {cur}/day"], rows)] if rows else []
+    out += [f"{name}: {_tokens_note(report, name)}not priced ({why})" for name, why in report.unpriced.items()]
     if report.tco:
         tco = report.tco
         names = list(tco["series"])

@@ -29,6 +29,15 @@ class CostView:
     notes: list[str] = field(default_factory=list)
 
 
+def _tokens_sentence(report: CostReport, ran: set[str], name: Any) -> str:
+    """Prompt tokens per request even when nothing has a price (a local model's full->short saving)."""
+    ref = report.prompt_tokens.get(report.reference) if report.reference else None
+    parts = [f"{name(v)} {t:.1f}" + (f" ({100 * (t / ref - 1):+.0f}% vs {name(report.reference)})"
+                                     if ref and v != report.reference else "")
+             for v, t in report.prompt_tokens.items() if v in ran]
+    return f"Prompt tokens per request: {', '.join(parts)}. " if parts else ""
+
+
 def cost_view(run: Run, prefix: str = "") -> CostView | str:
     """The run's money, or a sentence saying why there is none."""
     try:
@@ -43,8 +52,8 @@ def cost_view(run: Run, prefix: str = "") -> CostView | str:
         for variant, reason in report.unpriced.items():
             if variant in ran:
                 by_reason.setdefault(reason, []).append(variant)
-        return "cost not shown: " + ("; ".join(f"{', '.join(vs)}: {r}" for r, vs in by_reason.items())
-                                     or "no variant could be priced")
+        return _tokens_sentence(report, ran, name) + "cost not shown: " + (
+            "; ".join(f"{', '.join(vs)}: {r}" for r, vs in by_reason.items()) or "no variant could be priced")
     rows = [{"name": name(c.variant), "price": c.price.key, "prompt": c.prompt_tokens,
              "completion": c.completion_tokens, "per_request": c.per_request, "per_1k": c.per_1k_requests,
              "fixed": c.fixed_per_day, "training": c.training_cost} for c in costs]
