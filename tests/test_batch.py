@@ -196,7 +196,7 @@ def test_endpoint_without_the_batch_api_is_one_line_and_exit_2(tmp_path, cli):
     url = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
         suite = suite_file(tmp_path, url, n=2)
-        code, out, err = cli("run", suite, "--out", tmp_path / "r", "--batch", "--no-progress")
+        code, _, err = cli("run", suite, "--out", tmp_path / "r", "--batch", "--no-progress")
     finally:
         httpd.shutdown()
         httpd.server_close()

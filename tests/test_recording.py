@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from faultserver import BODIES, FaultServer, fault_suite
 from fakeserver import FakeServer, last_user, text_reply, tool_reply
+from faultserver import BODIES, FaultServer, fault_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = "timeout: 2, options: {max_retries: 0}"
@@ -81,7 +81,7 @@ def test_every_malformed_body_becomes_one_result_and_every_file_is_standard_json
     assert set(faults) == set(EXPECTED)
     with FaultServer() as server:
         suite = fault_suite(tmp_path, server.url, faults, FAST)
-        code, out, err = cli("run", suite, "--out", tmp_path / "r", "--no-progress", "--max-error-rate", "1")
+        code, _, err = cli("run", suite, "--out", tmp_path / "r", "--no-progress", "--max-error-rate", "1")
     assert code == 0, err
     assert "Traceback" not in err
     by = assert_one_result_per_key(tmp_path / "r", faults)
@@ -234,7 +234,6 @@ def test_recorder_failure_stops_the_run_names_the_result_and_keeps_the_rest(tmp_
         def counter(request):  # a token counter that breaks on one request, as a bug would
             if request.messages[-1]["content"] == "ok 5":
                 raise KeyError("tokenizer table")
-            return None
 
         writer = ResultsWriter(tmp_path / "results.jsonl")
         recorder = Recorder(suite, writer, {variant.name: counter}, None, None)

@@ -19,7 +19,6 @@ keys and echoed credentials never reach a reason or `raw` (evalkit/secrets.py).
 """
 from __future__ import annotations
 
-import json
 import os
 import urllib.request
 from pathlib import Path
