@@ -312,3 +312,37 @@ def test_stocks_suite_on_the_local_model_shows_the_saving(cli):
     code, out, err = cli("cost", str(Path(__file__).parent.parent / "suites" / "stocks.yaml"))
     assert code == 0, err
     assert "base+short: 216.8 prompt tokens (-54% vs base+full), not priced (runs on this machine" in out
+
+
+def test_run_table_puts_counted_and_reported_tokens_side_by_side_and_flags_a_mismatch():
+    from evalkit.analysis.metrics import summarise
+    from evalkit.analysis.table import summary_table
+
+    def rec(variant, api, counted, case="c"):
+        return {"case_id": case, "variant": variant, "repeat": 0, "verdict": "correct", "reason": "", "should_call": True,
+                "usage": {"prompt_tokens": api, "completion_tokens": 5}, "tokens": {"prompt": counted},
+                "name_correct": True}
+
+    summary = summarise([rec("close", 105, 105), rec("close", 104, 105, "d"), rec("far", 241, 230), rec("far", 240, 230, "d")])
+    table = summary_table(summary)
+    header, _, close, far, note = table.splitlines()[:5]
+    assert header.split()[-3:] == ["tok", "API", "tok"] and close.split()[-2:] == ["105", "104"]
+    assert far.split()[-3:] == ["230", "240", "!"]
+    assert note == "far: ! counted 230 prompt tokens, the API reported 240 (mean difference +10.5, largest +11): " \
+                   "check the variant's `base_model:` or `tokenizer:`"
+    local = summary_table(summarise([{**rec("local", None, 217), "usage": None}]))
+    assert "API tok" not in local and local.splitlines()[2].split()[-1] == "217"
+
+
+def test_run_shows_reported_tokens_and_the_mismatch_in_table_and_report(tmp_path, cli):
+    from fakeserver import FakeServer, text_reply
+
+    with FakeServer(lambda body, path: text_reply("Which company?")) as server:  # reports 42 prompt tokens
+        (tmp_path / "s.yaml").write_text(
+            f'name: s\nvariants:\n  - {{name: v, model: gpt-4o, base_url: "{server.url}/v1", '
+            f'options: {{max_retries: 0}}}}\ncases: [{{id: a, user: hi, expect: refuse}}]\n')
+        code, out, err = cli("run", tmp_path / "s.yaml", "--out", tmp_path / "r", "--no-progress")
+    assert code == 0, err
+    assert "API tok" in out and "v: ! counted 8 prompt tokens, the API reported 42" in out
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "API 42 ≠ counted" in html
