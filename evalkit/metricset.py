@@ -12,8 +12,9 @@ never reach `counts`: a provider failure says nothing about the model.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 Record = Mapping[str, Any]
 
@@ -89,7 +90,7 @@ def lower_is_better(name: str) -> bool:
     return get(name).lower_is_better
 
 
-def count_text(k: float | int | None) -> str:
+def count_text(k: float | None) -> str:
     """A numerator as shown next to its n: whole without repeats, one decimal with them
     (the sum of per-case shares of attempts, e.g. 7.7 of 8 cases)."""
     if k is None:

@@ -92,7 +92,7 @@ def test_a_new_metric_is_one_entry_and_shows_everywhere(asked, tmp_path, cli):
 
 def test_unknown_metric_is_one_line_everywhere(cli, tmp_path):
     run = write_run(tmp_path / "run", [rec("c0", "correct")])
-    code, out, err = cli("trials", run, "--all", "--metric", "speed")
+    code, _, err = cli("trials", run, "--all", "--metric", "speed")
     assert code == 2 and "unknown metric 'speed'" in err and err.count("\n") == 1, err
     with pytest.raises(ValueError, match="unknown metric 'speed'"):
         metricset.get("speed")

@@ -20,7 +20,15 @@ from typing import Any, Iterable, Mapping
 from .. import metricset
 from ..rundir.run import Run
 from ..scoring import VERDICTS
-from .stats import Rate, case_pass_rates, case_rate, paired, percentile, repeat_stats, wilson
+from .stats import (
+    Rate,
+    case_pass_rates,
+    case_rate,
+    paired,
+    percentile,
+    repeat_stats,
+    wilson,
+)
 from .tokens import usage_check
 
 

@@ -10,7 +10,7 @@ reading run directories (rundir.open_run) and printing live in the CLI.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from .. import metricset
 from ..errors import InputError

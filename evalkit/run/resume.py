@@ -10,7 +10,6 @@ sent), cuts a torn tail, and runs only the case x variant x repeat keys not yet 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,10 @@ from typing import Any
 from ..errors import EvalkitError, InputError
 from ..rundir.identity import changes, describe, run_identity
 from ..rundir.results import INFO as RUN
-from ..rundir.results import RESULTS
+from ..rundir.results import RESULTS, read_results
 from ..rundir.run import read_info
 from ..suite.model import Suite, VariantSpec
 from .prepare import Prepared
-
 
 Key = tuple[str, str, int]  # case id, variant, repeat
 
@@ -109,20 +107,11 @@ def repair_tail(path: Path) -> int:
 
 
 def completed(path: Path) -> set[Key]:
-    """Keys of the results already in results.jsonl (after `repair_tail`, every line is whole)."""
-    done: set[Key] = set()
+    """Keys of the results already in results.jsonl (after `repair_tail`, every line is whole),
+    read through the run directory's one reader, so a malformed line is the same error here."""
     if not path.is_file():
-        return done
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                done.add((rec["case_id"], rec["variant"], int(rec.get("repeat", 0))))
-            except (ValueError, KeyError, TypeError):
-                raise InputError(str(path), "corrupt result line: cannot resume", line=i) from None
-    return done
+        return set()
+    return {(r["case_id"], r["variant"], int(r.get("repeat", 0))) for r in read_results(path.parent)}
 
 
 def results_path(run_dir: Path) -> Path:

@@ -17,9 +17,10 @@ and the price table and `tco:` settings it was priced with, so `evalkit report` 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -47,7 +48,7 @@ class VariantInfo(_Record):
     batch: bool = False
 
     @classmethod
-    def of(cls, name: str, data: Mapping[str, Any] | None) -> "VariantInfo":
+    def of(cls, name: str, data: Mapping[str, Any] | None) -> VariantInfo:
         """From a summary's or run.json's per-variant mapping (unknown keys ignored)."""
         known = {k: v for k, v in (data or {}).items() if k in cls.model_fields and k != "name"}
         try:
