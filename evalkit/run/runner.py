@@ -39,8 +39,7 @@ from ..rundir.results import (
 )
 from ..rundir.identity import tools_fingerprint
 from ..rundir.lock import writer_lock
-from ..scoring import decide
-from ..scoring.answer import judge_answer  # issue H: end-to-end mode
+from ..scoring import score
 from ..suite.model import Suite, VariantSpec
 from .cache import ResponseCache, cacheable, endpoint_of, request_key
 from .dispatch import Job, Lane, Outcome, dispatch
@@ -136,10 +135,7 @@ def make_result(p: Prepared, repeat: int, completion: Completion | None, error: 
                 latency: float | None, tokens: dict[str, Any] | None, sha: str, string_match: str,
                 raw: Any = None) -> Result:
     """`raw`: what a failed call answered (a malformed body, an HTTP error body), kept with the error."""
-    verdict = decide(p.case.expect, completion, p.full_functions, error=error, string_match=string_match)
-    verdict = judge_answer(p.case.expect, completion, verdict)  # issue H: later steps, final answer
-    expected_names = sorted(c.name for c in p.case.expect.calls)
-    got_names = sorted(c.name for c in verdict.calls)
+    verdict = score(p.case.expect, completion, p.full_functions, error=error, string_match=string_match)
     usage = completion.usage if completion else None
     return Result(
         case_id=p.case.id, variant=p.variant.name, repeat=repeat, verdict=verdict.verdict,
@@ -153,7 +149,7 @@ def make_result(p: Prepared, repeat: int, completion: Completion | None, error: 
                                           "cached_tokens": usage.cached_tokens},
         tokens=tokens, latency_s=latency, error=error, raw=completion.raw if completion else raw,
         tags=list(p.case.tags),
-        name_correct=None if p.case.expect.refuse or completion is None else expected_names == got_names,
+        name_correct=verdict.name_correct,
     )
 
 

@@ -1,16 +1,33 @@
-"""Where a verdict is decided: expectation + model response -> Verdict (BRIEF §4). Pure."""
+"""The first step of a case judged against its expectation: model response -> Verdict. Pure."""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Mapping, Sequence
 
 from ..suite.model import Expectation, ExpectedCall
 from ..types import Completion
 from .arguments import arguments_error, parse_arguments
 
-VERDICTS = ("correct", "wrong_function", "wrong_arguments", "invalid_arguments", "wrong_call_count",
-            "hallucinated_call", "over_refusal", "wrong_answer", "error")  # wrong_answer: scoring/answer.py
+
+class VerdictName(StrEnum):
+    """Every verdict evalkit records. A case gets one of these but `not_executed`, which marks a
+    trajectory step past the tool-round bound (its calls were recorded, not run)."""
+
+    CORRECT = "correct"
+    WRONG_FUNCTION = "wrong_function"
+    WRONG_ARGUMENTS = "wrong_arguments"
+    INVALID_ARGUMENTS = "invalid_arguments"
+    WRONG_CALL_COUNT = "wrong_call_count"
+    HALLUCINATED_CALL = "hallucinated_call"
+    OVER_REFUSAL = "over_refusal"
+    WRONG_ANSWER = "wrong_answer"  # end-to-end mode: scoring/answer.py
+    NOT_EXECUTED = "not_executed"
+    ERROR = "error"
+
+
+VERDICTS = tuple(v.value for v in VerdictName)
 
 
 @dataclass(frozen=True)
@@ -25,10 +42,11 @@ class Verdict:
     verdict: str
     reason: str
     calls: tuple[ParsedCall, ...] = field(default=())
+    name_correct: bool | None = None  # the called names are the expected ones; None: refusal or no response
 
     @property
     def correct(self) -> bool:
-        return self.verdict == "correct"
+        return self.verdict == VerdictName.CORRECT
 
 
 def parse_calls(completion: Completion) -> tuple[ParsedCall, ...]:
@@ -78,27 +96,27 @@ def decide(expect: Expectation, completion: Completion | None, functions: Sequen
     """`functions` are the full (source) definitions: types are checked against them even when the
     variant sent short ones."""
     if completion is None:
-        return Verdict("error", error or "no response")
+        return Verdict(VerdictName.ERROR, error or "no response")
     calls = parse_calls(completion)
     if expect.refuse:
         if calls:
-            return Verdict("hallucinated_call", f"expected no call, got a call to {_names(calls)}", calls)
-        return Verdict("correct", "no call, as expected", calls)
+            return Verdict(VerdictName.HALLUCINATED_CALL, f"expected no call, got a call to {_names(calls)}", calls)
+        return Verdict(VerdictName.CORRECT, "no call, as expected", calls)
     if not calls:
         text = (completion.content or "").strip().replace("\n", " ")
         said = f": {text[:80]!r}" if text else ""
-        return Verdict("over_refusal", f"expected a call to {_names(expect.calls)}, got no call{said}", calls)
+        return Verdict(VerdictName.OVER_REFUSAL, f"expected a call to {_names(expect.calls)}, got no call{said}", calls)
     if len(calls) != len(expect.calls):
-        return Verdict("wrong_call_count", f"expected {len(expect.calls)} call(s) ({_names(expect.calls)}), "
+        return Verdict(VerdictName.WRONG_CALL_COUNT, f"expected {len(expect.calls)} call(s) ({_names(expect.calls)}), "
                                            f"got {len(calls)} ({_names(calls)})", calls)
     if Counter(c.name for c in calls) != Counter(e.name for e in expect.calls):
-        return Verdict("wrong_function", f"expected {_names(expect.calls)}, got {_names(calls)}", calls)
+        return Verdict(VerdictName.WRONG_FUNCTION, f"expected {_names(expect.calls)}, got {_names(calls)}", calls)
     for call in calls:
         if call.arguments is None:
             _, reason = parse_arguments(call.raw_arguments)
-            return Verdict("invalid_arguments", f"{call.name}: {reason}", calls)
+            return Verdict(VerdictName.INVALID_ARGUMENTS, f"{call.name}: {reason}", calls)
     schemas = {t["function"]["name"]: (t["function"].get("parameters") or {}) for t in functions}
     reason = _match_parallel(calls, expect.calls, schemas, string_match)
     if reason:
-        return Verdict("wrong_arguments", reason, calls)
-    return Verdict("correct", "called " + _names(calls) + " with the expected arguments", calls)
+        return Verdict(VerdictName.WRONG_ARGUMENTS, reason, calls)
+    return Verdict(VerdictName.CORRECT, "called " + _names(calls) + " with the expected arguments", calls)

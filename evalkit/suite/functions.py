@@ -78,7 +78,7 @@ def empty_properties(function: Mapping[str, Any], *, keep_required: bool = False
 
 def shorten(tools: Iterable[Mapping[str, Any]], *, descriptions: bool = True,
             properties: bool = True, keep_required: bool = False) -> tuple[Tool, ...]:
-    """The seed's "short" definitions: no descriptions anywhere, `properties: {}`."""
+    """The "short" definitions: no descriptions anywhere, `properties: {}`."""
     out = []
     for tool in to_tools(tools):
         fn = tool["function"]
