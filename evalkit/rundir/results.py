@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from .. import jsontext, secrets
 from ..errors import InputError
+from ..scoring import VERDICTS
 from ..suite.model import AnyOf, Expectation
 
 RESULTS = "results.jsonl"
@@ -126,13 +127,12 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "latency_s": ((int, float, type(None)), "a number or null"),
 }
 _REQUIRED = ("should_call",)
+_VERDICTS = frozenset(VERDICTS)
 
 
 def check_record(rec: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
     """Validate one result line once, here, so no later stage re-checks or trips over it."""
-    from ..scoring import VERDICTS
-
-    if rec["verdict"] not in VERDICTS:
+    if rec["verdict"] not in _VERDICTS:
         raise InputError(str(path), f"unknown verdict {rec['verdict']!r} (expected one of "
                          f"{', '.join(VERDICTS)})", line=line, field="verdict")
     if isinstance(rec["case_id"], bool) or not isinstance(rec["case_id"], (str, int)):
@@ -142,9 +142,10 @@ def check_record(rec: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
         if key not in rec:
             raise InputError(str(path), "missing", line=line, field=key)
     for key, (types, what) in _TYPES.items():
-        value = rec.get(key)
-        if key in rec and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
-            raise InputError(str(path), f"expected {what}, got {json.dumps(value)[:40]}", line=line, field=key)
+        if key in rec:
+            value = rec[key]
+            if not isinstance(value, types) or (value is True or value is False) and bool not in types:
+                raise InputError(str(path), f"expected {what}, got {json.dumps(value)[:40]}", line=line, field=key)
     return rec
 
 
