@@ -11,8 +11,9 @@ HELP = """\
 Count, without calling any model, the prompt tokens of every request SUITE would send: per
 variant the function-definition tokens, the prompt tokens (mean, min, max over cases) and the
 reduction against the variant that sends the full definitions. Counted with tiktoken and
-OpenAI's prompt rules (messages plus the rendered definitions); works offline. Variants on the
-embedded local model show n/a (their own tokenizer counts them during runs)."""
+OpenAI's prompt rules (messages plus the rendered definitions), or with the model's own tokenizer
+when the provider has one (the embedded local model: read from its GGUF file, no weights
+loaded); works offline."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
