@@ -191,3 +191,7 @@ def test_gate_with_repeats_counts_cases(tmp_path, cli):
     assert code == 1, out + err
     assert "accuracy 100% -> 33.3%" in out and "10 cases worse, 0 better of 10 shared" in out
     assert "(3.3/10" in out  # the run's rate: sum of per-case shares over 10 cases
+    code, _, err = cli("report", run)
+    assert code == 0, err
+    html = (run / "report.html").read_text()
+    assert '<span class="kn">3.3/10</span>' in html and "3.33333" not in html

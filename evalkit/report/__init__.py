@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from ..metricset import count_text
 from ..rundir.results import REPORT
 from ..scoring import VERDICTS
 from .cases import case_payload, script_json
@@ -48,7 +49,7 @@ def _env() -> Environment:
     env = Environment(loader=PackageLoader("evalkit.report", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=pct, num=num, ptext=p_text, signed=signed)
+    env.filters.update(pct=pct, num=num, ptext=p_text, signed=signed, count=count_text)
     return env
 
 
