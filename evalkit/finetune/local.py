@@ -39,8 +39,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, InputError
-from ..providers.local import (ModelSource, load_model, load_tokenizer, require_extra, resolve_model,
-                               sha256_file)
+from ..providers.local import (
+    ModelSource,
+    load_model,
+    load_tokenizer,
+    require_extra,
+    resolve_model,
+    sha256_file,
+)
 from ..providers.local_prompt import assistant_text, render_prompt
 
 BASE_LEARNING_RATE = 2e-4
@@ -125,7 +131,7 @@ def encode_examples(tokenizer: Any, rows: Sequence[tuple[int, list[dict[str, Any
     examples = []
     for lineno, messages, tools in rows:
         prompt = render_prompt(tokenizer, messages[:-1], tools)
-        target = assistant_text(messages[-1]) + end
+        target = assistant_text(messages[-1], tools=bool(tools)) + end
         examples.append(Example(tokenizer(prompt, add_special_tokens=False)["input_ids"],
                                 tokenizer(target, add_special_tokens=False)["input_ids"], lineno))
     return examples

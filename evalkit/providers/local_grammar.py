@@ -2,7 +2,7 @@
 
 With ``options: {guided: true}`` every generated sequence must match, token by token::
 
-    reply  ::= one or more characters, none of them "<"          (plain text, never call markup)
+    reply  ::= "<reply>\n" then one or more characters, none of them "<"   (text, never call markup)
     calls  ::= block ("\\n" block)*                             (parallel calls, at most MAX_CALLS)
     block  ::= "<tool_call>\\n" call "\\n</tool_call>"
     call   ::= {"name": "<declared name>", "arguments": <object following that function's schema>}
@@ -29,9 +29,12 @@ import json
 import threading
 from typing import Any, Mapping, Sequence
 
+from .local_prompt import REPLY_TAG
+
 MAX_CALLS = 4  # parallel calls a guided answer may hold
 SEPARATORS = (", ", ": ")  # json.dumps defaults: what local_prompt.format_call writes
 LIBRARY = "xgrammar"
+GRAMMAR_FORMAT = "evalkit-reply-or-calls-v2"  # bump when build_grammar changes what it accepts
 
 
 # ---- pure: what a call may look like ------------------------------------------------------------
@@ -76,10 +79,11 @@ def build_grammar(tools: Sequence[Mapping[str, Any]]) -> Any:
     def literal(text: str) -> Any:
         return xgr.Grammar.from_ebnf("root ::= " + _ebnf_literal(text))
 
-    reply = xgr.Grammar.from_ebnf('root ::= [^<] [^<]*')
+    text = xgr.Grammar.from_ebnf('root ::= [^<] [^<]*')
     functions = [function_of(t) for t in tools if function_of(t).get("name")]
     if not functions:
-        return reply
+        return text  # no tools offered: the prompt documents no reply block
+    reply = xgr.Grammar.concat(literal(REPLY_TAG + "\n"), text)
     calls = []
     for fn in functions:
         schema, strict = argument_schema(fn.get("parameters"))
@@ -144,7 +148,7 @@ def _make_processor(grammars: list[Any], vocab_size: int) -> Any:
             for i, m in enumerate(self.matchers):
                 if self.done[i] or m.is_terminated():
                     self.done[i] = True
-                    self.bitmask[i].fill(-1)  # all bits set: nothing masked
+                    self.bitmask[i] = -1  # all bits set: nothing masked
                 else:
                     m.fill_next_token_bitmask(self.bitmask, i)
             xgr.apply_token_bitmask_inplace(scores, self.bitmask)

@@ -19,7 +19,8 @@ A JSON object is a call when it looks like one of::
     {"function_call": {...}} / {"tool_calls": [...]} / {"calls": [...]}
     {N: {...}}                               # only when N is an offered function name
 
-Anything else (plain prose, JSON that is not a call) is no call. A ``<tool_call>`` block whose JSON
+A ``<reply>`` block (the answer form `local_prompt` documents next to calls) is no call: its text is
+the content. Anything else (plain prose, JSON that is not a call) is no call. A ``<tool_call>`` block whose JSON
 cannot be parsed still yields a call when a function name can be read from it, with the raw text as
 its arguments, so scoring reports ``invalid_arguments`` rather than a silent refusal.
 
@@ -33,6 +34,8 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
+
+from .local_prompt import REPLY_TAG
 
 _TAG_RE = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|<\|im_end\|>|$)", re.S | re.I)
 _FENCE_RE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)(?:```|$)", re.S)
@@ -58,6 +61,8 @@ def parse_calls(text: str, tool_names: Iterable[str] = ()) -> ParseResult:
     `{name: {...}}` and Python-call shapes; JSON shapes with an explicit name need no list."""
     names = frozenset(tool_names)
     text = text or ""
+    if text.lstrip().startswith(REPLY_TAG):
+        return ParseResult((), _clean(text.lstrip()[len(REPLY_TAG):]))
 
     # 1. <tool_call> blocks
     if re.search(r"<tool_call>", text, re.I):
@@ -105,7 +110,7 @@ def parse_calls(text: str, tool_names: Iterable[str] = ()) -> ParseResult:
 # ---- helpers -----------------------------------------------------------------------------------
 
 def _clean(text: str) -> str | None:
-    text = re.sub(r"</?tool_call>|<\|im_end\|>|<\|endoftext\|>", "", text).strip()
+    text = re.sub(r"</?tool_call>|</?reply>|<\|im_end\|>|<\|endoftext\|>", "", text).strip()
     return text or None
 
 

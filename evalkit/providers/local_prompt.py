@@ -17,13 +17,23 @@ documented block to the system message (a system message is created when the req
     <tool_call>
     {"name": <function-name>, "arguments": <arguments-json-object>}
     </tool_call>
+    To answer without calling a function, reply with:
+    <reply>
+    <your message>
 
 Each line inside ``<tools>`` is the tool's ``function`` object exactly as the variant sends it
 (``json.dumps`` with default separators), so full and short definitions differ in the prompt exactly
 as they do on the OpenAI wire. Assistant turns that made calls are rendered as ``<tool_call>``
-blocks, and ``tool`` results as ``<tool_response>`` blocks in a ``tool`` turn, the same shapes that
+blocks, plain answers (when tools are offered) as a ``<reply>`` block, and ``tool`` results as
+``<tool_response>`` blocks in a ``tool`` turn, the same shapes that
 LoRA training (`evalkit.finetune.local`) writes, so training and inference prompts agree token for
 token.
+
+Why an explicit ``<reply>`` marker: the answer then opens with a choice between two equally
+documented forms, ``<tool_call>`` or ``<reply>``, as llama.cpp's function-calling formats do. Under
+guided decoding (`local_grammar`) that choice is the model's whole decision, made on comparable
+terms; without a marker for replies, a model never trained on the format would always write prose
+first, and guided decoding would never show whether it would call.
 """
 from __future__ import annotations
 
@@ -31,8 +41,10 @@ import json
 from typing import Any, Iterable, Mapping, Sequence
 
 TOOLS_HEADER = "# Tools\nFunctions you may call, one JSON signature a line:\n<tools>\n"
+REPLY_TAG = "<reply>"
 TOOLS_FOOTER = ("\n</tools>\nTo call functions, reply with one block per call:\n<tool_call>\n"
-                '{"name": <function-name>, "arguments": <arguments-json-object>}\n</tool_call>')
+                '{"name": <function-name>, "arguments": <arguments-json-object>}\n</tool_call>\n'
+                "To answer without calling a function, reply with:\n" + REPLY_TAG + "\n<your message>")
 
 
 def template_supports_tools(tokenizer: Any) -> bool:
@@ -58,9 +70,16 @@ def format_call(name: str, arguments: Any) -> str:
                                         ensure_ascii=False) + "\n</tool_call>"
 
 
-def assistant_text(message: Mapping[str, Any]) -> str:
+def format_reply(content: str) -> str:
+    """A plain answer as the model is taught to write it when tools are offered."""
+    return f"{REPLY_TAG}\n{content}"
+
+
+def assistant_text(message: Mapping[str, Any], *, tools: bool = True) -> str:
     """An assistant message (OpenAI shape: `tool_calls`, legacy `function_call`, or `content`)
-    as the model's own text."""
+    as the model's own text; with `tools` offered, an answer without calls is a reply block."""
+    if tools and message.get("content") and not message.get("tool_calls") and not message.get("function_call"):
+        return format_reply(str(message["content"]))
     parts: list[str] = []
     if message.get("content"):
         parts.append(str(message["content"]))
@@ -80,7 +99,7 @@ def plain_messages(messages: Sequence[Mapping[str, Any]], tools: Sequence[Mappin
     for m in messages:
         role = m.get("role", "user")
         if role == "assistant":
-            out.append({"role": "assistant", "content": assistant_text(m)})
+            out.append({"role": "assistant", "content": assistant_text(m, tools=bool(tools))})
         elif role in ("tool", "function"):
             out.append({"role": "tool",
                         "content": f"<tool_response>\n{_content_text(m.get('content'))}\n</tool_response>"})

@@ -7,16 +7,18 @@ and the expected assistant turn (tool_calls, or a clarification when the company
 none is named), with `tools` = the suite's SHORT definitions (descriptions stripped, `properties: {}`),
 exactly what the ft+short variant sends at inference.
 
-Design (v5, trial t6 in suites/models/stocks-lora/TRIALS.md):
-- Companies the chatbot must know: 20 of the test set's 24 real companies (SEEN_TEST_TICKERS; tagged
-  `seen` in stocks_test.jsonl), four questions each (two current, one date range, one period) under
-  their usual name and their other spellings/misspellings, so the adapter memorises name -> ticker.
-  META, IBM, XOM and SBUX stay held out (`unseen`). Plus 30 other listed companies, one question each.
-- Invented companies: 150, each asked about once (English-looking names in the style of the test
-  fakes, FAKE_FIRST x FAKE_SECTOR, and made-up words), none sharing a first word with a test fake;
-  with 8 questions naming no company, 56% of the examples are clarifications, all the same short
-  reply (CLARIFY), so the only thing to learn is the call-or-ask decision.
-- Phrasings: templates written for training only; no test question appears here.
+Design (v6, trial t7 on in suites/models/stocks-lora/TRIALS.md):
+- Closed world: the chatbot knows a fixed list of listed companies (REAL: the test set's 24 real
+  companies and 56 others) and must ask about any other name. Every known company is asked about
+  several times (KNOWN_QUESTIONS for the test set's companies, OTHER_QUESTIONS for the others) under
+  its usual name, its other names and an invented misspelling, so the adapter memorises
+  name -> ticker across phrasings rather than one sentence.
+- Invented companies: N_FAKES, each asked about once (English-looking names in the style of the
+  test fakes, FAKE_FIRST x FAKE_SECTOR, and made-up words), none sharing a first word with a test
+  fake; plus questions naming no company. All get the same short reply (CLARIFY), so the only
+  thing to learn there is the call-or-ask decision.
+- Phrasings: templates written for training only; `build` refuses to write a question that is also
+  a test question (stocks_test.jsonl stays a held-out test of phrasings).
 - Historical questions teach the argument convention the full definitions describe: explicit
   dates -> start_date/end_date (YYYY-MM-DD); a period ending today -> `period` from the enum.
 """
@@ -32,15 +34,19 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from evalkit.functions import shorten, to_tools  # noqa: E402
+from evalkit.suite.functions import shorten, to_tools  # noqa: E402
 
 CUR = "get_current_stock_price"
 HIST = "get_historical_stock_price"
 
-# Test-set companies that also appear in training (the rest of the test companies are unseen).
-SEEN_TEST_TICKERS = ["MSFT", "AAPL", "AMZN", "TSLA", "NVDA", "KO", "JPM", "DIS", "PFE", "MCD", "PEP", "AMD",
-                     "GOOGL", "NFLX", "WMT", "INTC", "NKE", "BA", "COST", "JNJ"]
-# Held out on purpose: META, IBM, XOM, SBUX.
+# The test set's real companies: the ones the chatbot is asked about most, so asked about most here.
+TEST_TICKERS = ["MSFT", "AAPL", "AMZN", "TSLA", "NVDA", "KO", "JPM", "DIS", "PFE", "MCD", "PEP", "AMD",
+                "GOOGL", "NFLX", "WMT", "INTC", "NKE", "BA", "COST", "JNJ", "META", "IBM", "XOM", "SBUX"]
+KNOWN_QUESTIONS = 6   # per test-set company
+OTHER_QUESTIONS = 2   # per other known company
+N_FAKES = 200
+N_TICKERS = 16
+N_PARALLEL = 16
 
 # (ticker, names the user may use: first is the usual one; later ones include misspellings)
 REAL = [
@@ -64,6 +70,10 @@ REAL = [
     ("BA", ["Boeing", "The Boeing Company", "boing"]),
     ("COST", ["Costco", "Costco Wholesale", "cosco"]),
     ("JNJ", ["Johnson & Johnson", "J&J", "johnson and johnson"]),
+    ("META", ["Meta", "Meta Platforms Inc.", "Facebook", "meta platform"]),
+    ("IBM", ["IBM", "International Business Machines", "I.B.M."]),
+    ("XOM", ["ExxonMobil", "Exxon", "Exxon Mobil Corporation", "exon mobil"]),
+    ("SBUX", ["Starbucks", "Starbucks Coffee", "starbuck's"]),
     ("ORCL", ["Oracle", "Oracle Corporation", "oracel"]),
     ("CRM", ["Salesforce", "salesforce.com"]),
     ("ADBE", ["Adobe", "Adobe Inc."]),
@@ -155,6 +165,9 @@ CURRENT_T = [
     "Check the market price of {name}, please.", "{name}: current stock price?",
     "what does {name} trade for", "Tell me where {name} shares are at.",
     "Fetch the live stock quote of {name}.", "How are {name} shares priced at the moment?",
+    "What's the going rate for {name} stock?", "{name} stock, what's it at now?",
+    "Can you get me {name}'s share price?", "Where's {name} stock sitting today?",
+    "quick quote on {name} please", "What are {name} shares selling for?",
 ]
 TICKER_T = ["{ticker} quote", "price of ${ticker}?", "What's {ticker} at?", "Current {ticker} price please.",
             "how much is {ticker} right now", "Latest trade for {ticker}?"]
@@ -164,23 +177,28 @@ RANGE_T = [
     "I need {name}'s closing prices for {start} until {end}.",
 ]
 PERIOD_WORDS = {
-    "1d": ["today's trading session", "the past day"],
-    "5d": ["the past week", "the last five trading days"],
-    "1mo": ["the past month", "the last 30 days"],
-    "3mo": ["the last three months", "the past quarter"],
-    "6mo": ["the last half year", "the past 6 months"],
-    "1y": ["the last 12 months", "the past twelve months"],
+    "1d": ["today's trading session", "the past day", "the last day"],
+    "5d": ["the past week", "the last five trading days", "the last 5 days", "the past five days"],
+    "1mo": ["the past month", "the last 30 days", "the last month", "a month"],
+    "3mo": ["the last three months", "the past quarter", "the last 3 months"],
+    "6mo": ["the last half year", "the past 6 months", "six months", "the last six months"],
+    "1y": ["the last 12 months", "the past twelve months", "the past year", "the last year", "a year"],
     "5y": ["the last five years", "the past 5 years"],
     "max": ["its whole trading history", "all available history"],
 }
 PERIOD_T = ["How has {name} stock moved over {words}?", "Show {name}'s share prices for {words}.",
-            "{name} price history over {words}", "Give me {name} stock performance for {words}."]
+            "{name} price history over {words}", "Give me {name} stock performance for {words}.",
+            "How did {name} shares do over {words}?", "{name} stock prices for {words}, please.",
+            "What has {name} traded at over {words}?"]
 PARALLEL_T = ["Current prices of {a} and {b}?", "Quote {a} and {b} for me.",
-              "How much are {a} and {b} shares right now?", "Check {a}, {b} and {c} stock prices."]
+              "How much are {a} and {b} shares right now?", "Check {a}, {b} and {c} stock prices.",
+              "What do {a} and {b} trade at today?", "Latest quotes for {a}, {b} and {c}, please.",
+              "Give me the share prices of {a} and {b}."]
 VAGUE = ["What's the share price?", "how much is the stock trading at", "Give me the latest quote.",
          "Show me the price history for the last month.", "What did it close at yesterday?",
          "Is the stock up today?", "Check the price of that company we talked about.",
-         "What are shares going for?"]
+         "What are shares going for?", "Get me a stock quote.", "How did the stock do this year?",
+         "what's the ticker trading at now", "Tell me the current share price."]
 
 
 def _date_range(rng: random.Random) -> tuple[str, str]:
@@ -217,11 +235,44 @@ FAKE_SECTOR = ["Robotics", "Biotech", "Systems", "Aeronautics", "Foods", "Orbita
 CLARIFY = "I don't know an exact ticker symbol for that company. Could you give me its exact name or ticker?"
 
 
-def build(seed: int = 7) -> list[dict]:
+def misspell(name: str, rng: random.Random) -> str:
+    """A plausible typo of a company name: a letter dropped, doubled or swapped, in lower case."""
+    letters = [i for i, c in enumerate(name) if c.isalpha()]
+    if len(letters) < 5:  # a typo in a short name makes another name
+        return name.lower()
+    i = rng.choice(letters[1:-1])
+    kind = rng.choice(["drop", "double", "swap"])
+    if kind == "drop":
+        typo = name[:i] + name[i + 1:]
+    elif kind == "double":
+        typo = name[:i] + name[i] + name[i:]
+    else:
+        typo = name[:i] + name[i + 1] + name[i] + name[i + 2:] if i + 1 < len(name) else name
+    return typo.lower()
+
+
+def test_questions() -> set[str]:
+    path = ROOT / "suites" / "data" / "stocks_test.jsonl"
+    if not path.is_file():
+        return set()
+    out = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            out.add(_norm(json.loads(line)["messages"][0]["content"]))
+    return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def build(seed: int = 7, *, known_questions: int = KNOWN_QUESTIONS, other_questions: int = OTHER_QUESTIONS,
+          n_fakes: int = N_FAKES) -> list[dict]:
     suite = yaml.safe_load((ROOT / "suites" / "stocks.yaml").read_text())
     system = suite["system"]
     tools = list(shorten(to_tools(suite["functions"])))
     rng = random.Random(seed)
+    held_out = test_questions()
 
     def example(user: str, calls: list[tuple[str, dict]] | None) -> dict:
         if calls:
@@ -234,48 +285,56 @@ def build(seed: int = 7) -> list[dict]:
                 "tools": tools}
 
     def real_q(kind: str, name: str, ticker: str) -> dict:
-        if kind == "current":
-            return example(rng.choice(CURRENT_T).format(name=name), [(CUR, {"symbol": ticker})])
-        if kind == "range":
-            start, end = _date_range(rng)
-            return example(rng.choice(RANGE_T).format(name=name, start=start, end=end),
-                           [(HIST, {"symbol": ticker, "start_date": start, "end_date": end})])
-        period = rng.choice(list(PERIOD_WORDS))
-        return example(rng.choice(PERIOD_T).format(name=name, words=rng.choice(PERIOD_WORDS[period])),
-                       [(HIST, {"symbol": ticker, "period": period})])
-
-    out: list[dict] = []
-    seen = [c for c in REAL if c[0] in SEEN_TEST_TICKERS]
-    others = [c for c in REAL if c[0] not in SEEN_TEST_TICKERS]
-    # Companies the chatbot must know: four questions each (two current, one range, one period),
-    # under their usual name and their other spellings, so the adapter learns name -> ticker.
-    for ticker, names in seen:
-        for kind, name in zip(["current", "current", "range", "period"], [names[0], names[-1], names[1 % len(names)], names[0]]):
-            ex = real_q(kind, name, ticker)
+        for _ in range(20):  # draw again when the phrasing happens to be a test question
+            if kind == "current":
+                ex = example(rng.choice(CURRENT_T).format(name=name), [(CUR, {"symbol": ticker})])
+            elif kind == "range":
+                start, end = _date_range(rng)
+                ex = example(rng.choice(RANGE_T).format(name=name, start=start, end=end),
+                             [(HIST, {"symbol": ticker, "start_date": start, "end_date": end})])
+            else:
+                period = rng.choice(list(PERIOD_WORDS))
+                ex = example(rng.choice(PERIOD_T).format(name=name, words=rng.choice(PERIOD_WORDS[period])),
+                             [(HIST, {"symbol": ticker, "period": period})])
             if rng.random() < 0.2:
                 ex["messages"][1]["content"] = ex["messages"][1]["content"].lower()
-            out.append(ex)
-    # Other listed companies: one question each.
-    for ticker, names in rng.sample(others, 30):
-        out.append(real_q(rng.choice(["current", "current", "range", "period"]), rng.choice(names[:2]), ticker))
+            if _norm(ex["messages"][1]["content"]) not in held_out:
+                return ex
+        raise RuntimeError(f"no training phrasing for {name} that is not a test question")
+
+    kinds = ["current", "period", "current", "range", "current", "period", "range", "current"]
+    out: list[dict] = []
+    known = [c for c in REAL if c[0] in TEST_TICKERS]
+    others = [c for c in REAL if c[0] not in TEST_TICKERS]
+    # Every known company under each of its names, then typos: name -> ticker, not one sentence.
+    for companies, per in ((known, known_questions), (others, other_questions)):
+        for ticker, names in companies:
+            spellings = names + [misspell(rng.choice(names[:2]), rng)]
+            for k in range(per):
+                name = spellings[k % len(spellings)] if k < len(spellings) else rng.choice(spellings)
+                out.append(real_q(kinds[(k + rng.randrange(2)) % len(kinds)], name, ticker))
     # Tickers typed directly.
-    for ticker, _ in rng.sample(seen, 8):
+    for ticker, _ in rng.sample(known, N_TICKERS):
         out.append(example(rng.choice(TICKER_T).format(ticker=ticker), [(CUR, {"symbol": ticker})]))
     # Several companies at once: one call each.
-    for _ in range(6):
-        picks = rng.sample(seen, 3)
+    for _ in range(N_PARALLEL):
+        picks = rng.sample(known, 2) + rng.sample(others, 1)
+        rng.shuffle(picks)
         template = rng.choice(PARALLEL_T)
         n = 3 if "{c}" in template else 2
-        text = template.format(a=picks[0][1][0], b=picks[1][1][0], c=picks[2][1][0])
+        names = [rng.choice(p[1][:2]) for p in picks]
+        text = template.format(a=names[0], b=names[1], c=names[2])
         out.append(example(text, [(CUR, {"symbol": t}) for t, _ in picks[:n]]))
-    # Invented companies, each asked about once, in both styles: a clarification, never a call.
+    # Invented companies, each asked about once: a clarification, never a call.
     fakes = ([f"{first} {rng.choice(FAKE_SECTOR)}" for first in FAKE_FIRST] + FAKE
-             + [f"{root} {rng.choice(FAKE_SECTORS)}" for root in FAKE_ROOTS])
-    for name in fakes[:150]:
+             + [f"{root} {rng.choice(FAKE_SECTORS)}" for root in FAKE_ROOTS]
+             + [f"{first} {rng.choice(FAKE_SECTOR)}" for first in rng.sample(FAKE_FIRST, 40)]
+             + FAKE_ROOTS)
+    fakes = list(dict.fromkeys(fakes))
+    rng.shuffle(fakes)
+    for name in fakes[:n_fakes]:
         ex = real_q(rng.choice(["current", "current", "range", "period"]), name, "X")
         ex["messages"][-1] = {"role": "assistant", "content": CLARIFY}
-        if rng.random() < 0.2:
-            ex["messages"][1]["content"] = ex["messages"][1]["content"].lower()
         out.append(ex)
     # No company named at all.
     for q in VAGUE:
@@ -287,9 +346,13 @@ def build(seed: int = 7) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--known-questions", type=int, default=KNOWN_QUESTIONS)
+    ap.add_argument("--other-questions", type=int, default=OTHER_QUESTIONS)
+    ap.add_argument("--fakes", type=int, default=N_FAKES)
     ap.add_argument("-o", "--output", default=str(pathlib.Path(__file__).with_name("stocks_train.jsonl")))
     args = ap.parse_args()
-    rows = build(args.seed)
+    rows = build(args.seed, known_questions=args.known_questions, other_questions=args.other_questions,
+                 n_fakes=args.fakes)
     with open(args.output, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
