@@ -124,6 +124,8 @@ def variant_info(variant: VariantSpec, batch: bool = False) -> dict[str, Any]:
         info["adapter"] = variant.adapter
     if variant.base_model:  # prices an Azure deployment by the model behind it
         info["base_model"] = variant.base_model
+    if variant.tokenizer:  # counts a training file's tokens for the run's cost
+        info["tokenizer"] = variant.tokenizer
     if variant.trial:
         info["trial"] = variant.trial
     if batch:

@@ -41,6 +41,7 @@ class VariantInfo(_Record):
     provider: str | None = None
     model: str | None = None
     base_model: str | None = None
+    tokenizer: str | None = None
     adapter: str | None = None
     functions: str | None = None
     api: str | None = None
