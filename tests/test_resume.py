@@ -246,3 +246,18 @@ def test_identity_covers_every_input_and_names_what_changed(tmp_path):
     changed = changes(before, identity_of(suite))
     assert [describe(k) for k in changed] == ["the suite file", "the functions variant 'ft' sends",
                                               "the settings of variant 'ft'"]
+
+
+def test_a_run_started_before_identities_still_checks_its_suite(tmp_path):
+    import pytest
+
+    from evalkit.errors import InputError
+    from evalkit.run.resume import check_identity, suite_sha
+
+    suite = identity_suite(tmp_path)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"suite": "resumable", "suite_sha": suite_sha(suite)}))
+    check_identity(tmp_path / "run", suite, identity_of(suite))  # same suite file: fine
+    suite.write_text(suite.read_text() + "# edited\n")
+    with pytest.raises(InputError, match="the suite file changed since"):
+        check_identity(tmp_path / "run", suite, identity_of(suite))
