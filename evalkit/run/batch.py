@@ -112,6 +112,9 @@ async def _answers(name: str, provider: Any, jobs: list[Job], run_dir: Path, qui
     entry = state.get(name)
     if not entry or set(keys) - set(entry.get("keys", [])):
         entry = await _submit(name, provider, jobs)
+        # Re-read: the variants submit concurrently, and another one's batch id may have been
+        # saved while this one was uploading; writing the stale copy would drop it.
+        state = read_json(state_path, "batches.json") if state_path.exists() else {}
         state[name] = entry
         write_json(state_path, state)  # before waiting: a crash resumes this batch, not a new one
     b = await _wait(name, provider, entry["batch_id"], quiet)
