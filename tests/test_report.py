@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -18,6 +19,7 @@ from fakeserver import FakeServer, last_user, text_reply, tool_reply
 from evalkit.analysis.metrics import summarise
 from evalkit.cli import main
 from evalkit.report import pct, render_report
+from evalkit.report.cases import read_detail
 from evalkit.rundir.results import write_json
 from evalkit.rundir.run import open_run
 
@@ -110,7 +112,9 @@ class ReportParser(HTMLParser):
         if tag == "td" and "data-p" in a:
             self.pairs.append(a)
         if tag == "script" and a.get("id") == "evalkit-data":
-            self._in_data = True
+            self._in_data = "data"
+        if tag == "script" and a.get("id") == "evalkit-detail":
+            self._in_data = "detail"
 
     def handle_endtag(self, tag):
         if tag == "td":
@@ -124,13 +128,36 @@ class ReportParser(HTMLParser):
         if self._cell is not None:
             self._cell["text"] += data
         if self._in_data:
-            self.data_json = json.loads(data)
+            self._pieces[self._in_data] = self._pieces.get(self._in_data, "") + data
+
+
+def expand(grid: dict, blob: str) -> dict:
+    """The page's two compact pieces as one object per case and per result (what report.js
+    builds from them), so that tests read cases[i]["cells"][v] and results[j]["verdict"]."""
+    detail = read_detail(blob)
+    c, r, x = grid["cases"], grid["results"], detail["results"]
+    cases = [{"id": cid, "prompt": c["prompt"][i], "tags": c["tags"][i] or [], "call": bool(c["call"][i]),
+              "expected": detail["cases"]["expected"][i], "full": detail["cases"]["full"][i],
+              "cells": [[] for _ in grid["variants"]]} for i, cid in enumerate(c["id"])]
+    results = []
+    for j in range(len(r["v"])):
+        cases[r["case"][j]]["cells"][r["v"][j]].append(j)
+        reason = r["reason"][j]
+        results.append({"v": r["v"][j], "r": r["r"][j], "verdict": grid["verdict_names"][r["verdict"][j]],
+                        "reason": None if reason < 0 else grid["reasons"][reason], "raw": detail["raw"][j],
+                        **{k: col[j] for k, col in x.items()}})
+    return {**{k: v for k, v in grid.items() if k not in ("cases", "results", "reasons")},
+            "cases": cases, "results": results, "messages": detail["messages"],
+            "functions": detail["functions"], "fn_tokens": detail["fn_tokens"]}
 
 
 def parse(html: str) -> ReportParser:
     p = ReportParser()
+    p._pieces = {}
     p.feed(html)
     p.close()
+    if "data" in p._pieces:
+        p.data_json = expand(json.loads(p._pieces["data"]), p._pieces.get("detail", ""))
     return p
 
 
@@ -275,7 +302,10 @@ def test_hostile_text_is_inert(tmp_path, cli):
     html = (run / "report.html").read_text()
     report = parse(html)
     scripts = [a for t, a in report.tags if t == "script"]
-    assert len(scripts) == 2 and scripts[0] == {"type": "application/json", "id": "evalkit-data"}
+    assert len(scripts) == 3 and scripts[0] == {"type": "application/json", "id": "evalkit-data"}
+    assert scripts[1] == {"type": "text/plain", "id": "evalkit-detail"}  # inert: base64 only
+    detail = html.split('id="evalkit-detail">')[1].split("</script>")[0]
+    assert re.fullmatch(r"[A-Za-z0-9+/=]+", detail)
     assert not any(t == "img" for t, _ in report.tags)
     assert not any(k.startswith("on") for _, attrs in report.tags for k in attrs)
     data = report.data_json

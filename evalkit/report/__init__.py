@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from ..analysis.metrics import ALL_PAIRS_UP_TO
 from ..metricset import count_text
 from ..rundir.results import REPORT
 from ..scoring import VERDICTS
@@ -81,21 +82,22 @@ def render_report(runs: Sequence[Run]) -> str:
     table = headline(variants, comparison.records, per_1k)
     colours = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
     case_order = list(comparison.runs[0].info.cases)
-    payload = case_payload(names, comparison.records, comparison.functions, case_order)
-    payload["verdict_names"] = list(VERDICTS)
+    payload, detail = case_payload(names, comparison.records, comparison.functions, case_order, VERDICTS)
     changes = run_changes(comparison)
     if changes:
         payload["flipped"] = sorted({c for ch in changes for c in ch.flipped})
+    reference = names[0] if len(names) > ALL_PAIRS_UP_TO else None
     return _ENV.get_template("report.html.j2").render(
         title=f"evalkit report — {comparison.title}", comparison=comparison, variants=variants, names=names,
         table=table, rates=table["rates"], interval_bar=interval_bar,
         changes=changes, scale=bar_scale(changes), delta_bar=delta_bar,
         change_sentence=lambda ch: change_sentence(ch, p_text),
         sentence=verdict_sentence(variants, table["bests"]["accuracy"]),
-        min_discordant=min_discordant(), matrix=pair_matrix(names, comparison.pairs),
+        min_discordant=min_discordant(), matrix=pair_matrix(names, comparison.pairs, reference),
+        reference=reference, all_pairs_up_to=ALL_PAIRS_UP_TO,
         bars=verdict_bars(variants), costs=cost_views, cost_notes=cost_notes, colours=colours,
         trials=trials_view(comparison.runs), repeats=repeats(comparison.records, names),
-        n_cases=len(payload["cases"]), n_results=len(comparison.records),
+        n_cases=len(payload["cases"]["id"]), n_results=len(comparison.records), detail=detail,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         data=script_json(payload), css=_asset("report.css"), js=_asset("report.js"))
 

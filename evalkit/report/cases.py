@@ -1,17 +1,28 @@
 """The cases x variants data the page's script draws the grid and the detail panel from.
 
-It travels as JSON inside <script type="application/json">, with <, > and & written as \\u003c,
-\\u003e and \\u0026 so no case text can close the script element; the script only ever puts
-it on the page through textContent. Repeated text (prompts, function definitions) is stored once.
+Two pieces, so that a report of 100,000 results stays small and opens fast:
+- the grid (`#evalkit-data`, JSON): what the grid and its filters need, one array per column
+  (case id, prompt, tags; per result its case, variant, repeat, verdict and reason), with
+  repeated strings stored once;
+- the detail (`#evalkit-detail`): everything else the panel shows (calls, text, prompt
+  messages, function definitions, tokens, raw response), also column-wise, as JSON
+  compressed with zlib and written in base64. The page unpacks it the first time a cell is
+  opened (DecompressionStream), so nothing of it is parsed or drawn before then.
+The grid JSON has <, > and & written as \\u003c, \\u003e and \\u0026 so no case text can close
+the script element (base64 has none of them); the script only ever puts text on the page
+through textContent.
 """
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from typing import Any, Mapping, Sequence
 
 from markupsafe import Markup
 
 RAW_LIMIT = 20_000  # characters of a raw response kept in the page
+FORMAT = 2  # the layout of the two pieces; bump when it changes
 
 
 def script_json(data: Any) -> Markup:
@@ -28,15 +39,33 @@ def last_user(messages: Sequence[Mapping[str, Any]]) -> str:
     return text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
 
 
-def _raw(raw: Any) -> Any:
-    if raw is None:
-        return None
-    text = json.dumps(raw, ensure_ascii=False, default=str)
-    return raw if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + f"… ({len(text):,} characters, cut)"
+def _raws_json(raws: Sequence[Any], chunk: int = 32) -> str:
+    """The raw responses as the items of a JSON array, each cut past RAW_LIMIT. Encoded a chunk
+    at a time: a chunk whose text is within the limit cannot hold a raw past it."""
+    parts = []
+    for at in range(0, len(raws), chunk):
+        part = raws[at:at + chunk]
+        text = json.dumps(part, ensure_ascii=False, separators=(",", ":"), default=str)
+        parts.append(text[1:-1] if len(text) <= RAW_LIMIT else
+                     ",".join("null" if raw is None else _raw_json(raw) for raw in part))
+    return ",".join(p for p in parts if p)
 
 
-def _compact(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None and v != [] and v != {}}
+def _raw_json(raw: Any) -> str:
+    """The raw response as JSON text, cut (into a JSON string saying so) past RAW_LIMIT."""
+    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+    if len(text) <= RAW_LIMIT:
+        return text
+    return json.dumps(text[:RAW_LIMIT] + f"… ({len(text):,} characters, cut)", ensure_ascii=False)
+
+
+def _messages_key(msgs: Sequence[Any]) -> Any:
+    """A hashable stand-in for a prompt, to store each distinct prompt once. Plain text messages
+    (the common case) key on their items; anything else on its JSON text."""
+    try:
+        return tuple(tuple(m.items()) for m in msgs)
+    except (AttributeError, TypeError):
+        return json.dumps(msgs, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _full_keys(records: Sequence[Mapping[str, Any]], functions: Mapping[str, Any]) -> dict[str, str | None]:
@@ -46,54 +75,109 @@ def _full_keys(records: Sequence[Mapping[str, Any]], functions: Mapping[str, Any
     for r in records:
         key = "full:" + str(r.get("functions_sha"))
         if key in functions:
-            out[r["case_id"]] = key
+            out.setdefault(r["case_id"], key)
     default = fulls[0] if len(fulls) == 1 else None
-    return {r["case_id"]: out.get(r["case_id"], default) for r in records}
+    return out if default is None else {**{r["case_id"]: default for r in records}, **out}
+
+
+class _Strings:
+    """A table of distinct strings; a column holds their indexes (-1 for none)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def __call__(self, text: Any) -> int:
+        if text is None or text == "":
+            return -1
+        text = str(text)
+        i = self.index.get(text)
+        if i is None:
+            i = self.index[text] = len(self.values)
+            self.values.append(text)
+        return i
 
 
 def case_payload(variants: Sequence[str], records: Sequence[Mapping[str, Any]],
-                 functions: Mapping[str, Any], case_order: Sequence[str] = ()) -> dict[str, Any]:
+                 functions: Mapping[str, Any], case_order: Sequence[str] = (),
+                 verdicts: Sequence[str] = ()) -> tuple[dict[str, Any], str]:
+    """(grid JSON object, detail as base64 of zlib-compressed JSON). Results are listed by
+    repeat, so a cell's attempts come in order; cases in `case_order`, then as first seen."""
     vindex = {v: i for i, v in enumerate(variants)}
-    messages: dict[str, int] = {}
+    verdict_index = {v: i for i, v in enumerate(verdicts)}
+    verdict_names = list(verdicts)
+    rows = sorted((r for r in records if r["variant"] in vindex), key=lambda r: r.get("repeat", 0))
+    case_index: dict[str, int] = {c: i for i, c in enumerate(dict.fromkeys(case_order))}
+    first: dict[str, Mapping[str, Any]] = {}
+    for r in rows:
+        cid = r["case_id"]
+        if cid not in first:
+            first[cid] = r
+            case_index.setdefault(cid, len(case_index))
+    ids = [c for c in case_index if c in first]  # cases of case_order with no result are left out
+    case_index = {c: i for i, c in enumerate(ids)}
+    full = _full_keys(rows, functions)
+
+    reasons = _Strings()
+    messages: dict[Any, int] = {}
     message_list: list[Any] = []
     fn_tokens: dict[str, int] = {}
-    cases: dict[str, dict[str, Any]] = {c: {} for c in case_order}
-    results = []
-    full = _full_keys(records, functions)
-    ordered = sorted(records, key=lambda r: r.get("repeat", 0))
-    for r in ordered:
-        if r["variant"] not in vindex:
-            continue
+    res_case, res_v, res_r, res_verdict, res_reason, res_m = [], [], [], [], [], []
+    for r in rows:
+        res_case.append(case_index[r["case_id"]])
+        res_v.append(vindex[r["variant"]])
+        res_r.append(r.get("repeat", 0))
+        verdict = r["verdict"]
+        if verdict not in verdict_index:
+            verdict_index[verdict] = len(verdict_names)
+            verdict_names.append(verdict)
+        res_verdict.append(verdict_index[verdict])
+        res_reason.append(reasons(r.get("reason")))
         msgs = r.get("messages") or []
-        key = json.dumps(msgs, sort_keys=True, ensure_ascii=False, default=str)
-        if key not in messages:
-            messages[key] = len(message_list)
+        key = _messages_key(msgs)
+        m = messages.get(key)
+        if m is None:
+            m = messages[key] = len(message_list)
             message_list.append(msgs)
+        res_m.append(m)
+        tokens = r.get("tokens")
         sha = r.get("functions_sha")
-        tokens = r.get("tokens") or {}
-        if sha and tokens.get("functions") is not None:
-            fn_tokens.setdefault(sha, tokens["functions"])
-        case = cases.setdefault(r["case_id"], {})
-        if "id" not in case:
-            case.update(_compact({"id": r["case_id"], "prompt": last_user(msgs), "tags": r.get("tags"),
-                                  "call": bool(r.get("should_call", True)), "expected": r.get("expected"),
-                                  "full": full.get(r["case_id"])}))
-            case["cells"] = [[] for _ in variants]
-        case["cells"][vindex[r["variant"]]].append(len(results))
-        results.append(_compact({
-            "v": vindex[r["variant"]], "r": r.get("repeat", 0), "verdict": r["verdict"], "reason": r.get("reason"),
-            "calls": r.get("calls"), "content": r.get("content"), "m": messages[key], "fn": sha,
-            "tok": r.get("tokens"), "usage": r.get("usage"), "lat": r.get("latency_s"), "error": r.get("error"),
-            "model": r.get("model"), "api": r.get("api"), "raw": _raw(r.get("raw"))}))
+        if sha and tokens and tokens.get("functions") is not None and sha not in fn_tokens:
+            fn_tokens[sha] = tokens["functions"]
     for sha, tokens in list(fn_tokens.items()):
         if "full:" + sha in functions:  # this variant sent the full definitions: same count
             fn_tokens["full:" + sha] = tokens
-    used = {r.get("fn") for r in results} | {c.get("full") for c in cases.values()}
-    return {
+
+    cases = [first[c] for c in ids]
+    grid = {
+        "format": FORMAT,
         "variants": list(variants),
-        "cases": [c for c in cases.values() if "id" in c],
-        "results": results,
+        "verdict_names": verdict_names,
+        "cases": {"id": ids, "prompt": [last_user(r.get("messages") or []) for r in cases],
+                  "tags": [r.get("tags") or 0 for r in cases],
+                  "call": [1 if r.get("should_call", True) else 0 for r in cases]},
+        "results": {"case": res_case, "v": res_v, "r": res_r, "verdict": res_verdict, "reason": res_reason},
+        "reasons": reasons.values,
+    }
+    used = {r.get("functions_sha") for r in rows} | {full.get(c) for c in ids}
+    detail = {
+        "results": {
+            "calls": [r.get("calls") or None for r in rows], "content": [r.get("content") for r in rows],
+            "m": res_m, "fn": [r.get("functions_sha") for r in rows], "tok": [r.get("tokens") for r in rows],
+            "usage": [r.get("usage") for r in rows], "lat": [r.get("latency_s") for r in rows],
+            "error": [r.get("error") for r in rows], "model": [r.get("model") for r in rows],
+            "api": [r.get("api") for r in rows]},
+        "cases": {"expected": [r.get("expected") for r in cases], "full": [full.get(c) for c in ids]},
         "messages": message_list,
         "functions": {k: v for k, v in functions.items() if k in used},
         "fn_tokens": fn_tokens,
     }
+    text = json.dumps(detail, ensure_ascii=False, separators=(",", ":"), default=str)
+    raws = _raws_json([r.get("raw") for r in rows])
+    text = f'{{"raw":[{raws}],{text[1:]}'
+    return grid, base64.b64encode(zlib.compress(text.encode("utf-8"), 1)).decode("ascii")
+
+
+def read_detail(blob: str) -> dict[str, Any]:
+    """The detail piece back as JSON (what the page's script unpacks)."""
+    return json.loads(zlib.decompress(base64.b64decode(blob)).decode("utf-8"))

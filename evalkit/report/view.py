@@ -130,8 +130,10 @@ def min_discordant(alpha: float = ALPHA) -> int:
     return m
 
 
-def pair_matrix(names: Sequence[str], pairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Row A, column B: cases only A got right, only B got right, n shared and the p-value."""
+def pair_matrix(names: Sequence[str], pairs: Sequence[Mapping[str, Any]],
+                reference: str | None = None) -> list[dict[str, Any]]:
+    """Row A, column B: cases only A got right, only B got right, n shared and the p-value.
+    With a `reference` (past analysis.metrics.ALL_PAIRS_UP_TO variants) one column: every variant against it."""
     lookup: dict[tuple[str, str], dict[str, Any]] = {}
     for p in pairs:
         lookup[(p["a"], p["b"])] = {"wins": p["a_only_correct"], "losses": p["b_only_correct"],
@@ -139,9 +141,10 @@ def pair_matrix(names: Sequence[str], pairs: Sequence[Mapping[str, Any]]) -> lis
         lookup[(p["b"], p["a"])] = {"wins": p["b_only_correct"], "losses": p["a_only_correct"],
                                     "n": p["n"], "p": p["p_value"]}
     rows = []
+    columns = [reference] if reference is not None else names
     for a in names:
         cells = []
-        for b in names:
+        for b in columns:
             cell = lookup.get((a, b)) if a != b else None
             if cell:
                 cell = {**cell, "significant": cell["p"] < ALPHA,
@@ -166,6 +169,8 @@ def trials_view(runs: Sequence[Any]) -> dict[str, Any] | None:
 
 def repeats(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]] | None:
     """Per variant pass rate, pass^k, pass@k and consistency, when any case was asked more than once."""
+    if not any(r.get("repeat") for r in records):  # one attempt per case: nothing to show
+        return None
     outcomes: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         if r["verdict"] != "error":

@@ -4,12 +4,20 @@
   "use strict";
   var T0 = performance.now();
   var DATA = JSON.parse(document.getElementById("evalkit-data").textContent);
-  var PAGE = 50;
-  var V = DATA.variants, CASES = DATA.cases, RES = DATA.results;
-  var state = { verdict: "", variant: "", disagree: false, flipped: false, text: "", page: 0, rows: [], sel: null };
+  /* up to ALL_ROWS matching cases are all drawn; past that only the rows in view (plus a margin) */
+  var ALL_ROWS = 200, OVERSCAN = 10;
+  var V = DATA.variants, VN = DATA.verdict_names, REASONS = DATA.reasons, R = DATA.results;
+  var state = { verdict: "", variant: "", disagree: false, flipped: false, text: "", rows: [], sel: null, rowH: 0 };
   var FLIPPED = {};
   (DATA.flipped || []).forEach(function (id) { FLIPPED[id] = 1; });
-
+  /* cases as objects; cells[v] lists the case's result indexes for variant v, attempts in order */
+  var CASES = DATA.cases.id.map(function (id, i) {
+    return { id: id, prompt: DATA.cases.prompt[i], tags: DATA.cases.tags[i] || [], call: DATA.cases.call[i],
+             cells: V.map(function () { return []; }) };
+  });
+  for (var i = 0; i < R.v.length; i++) CASES[R["case"][i]].cells[R.v[i]].push(i);
+  function verdictOf(i) { return VN[R.verdict[i]]; }
+  function reasonOf(i) { var k = R.reason[i]; return k < 0 ? "" : REASONS[k]; }
   function el(tag, attrs) {
     var node = document.createElement(tag);
     if (attrs) for (var k in attrs) {
@@ -43,20 +51,21 @@
   function shortLabel(v) { return SHORT[v] || label(v); }
 
   /* ---- filtering ---- */
-  function attempts(c, vi) { return (c.cells[vi] || []).map(function (i) { return RES[i]; }); }
-  function first(c, vi) { var a = c.cells[vi]; return a && a.length ? RES[a[0]] : null; }
+  function attempts(c, vi) { return c.cells[vi] || []; }
+  function first(c, vi) { var a = c.cells[vi]; return a && a.length ? a[0] : -1; }
   function haystack(c) {
     if (c._text === undefined) {
       var parts = [c.id, c.prompt || "", (c.tags || []).join(" ")];
-      c.cells.forEach(function (ids) { ids.forEach(function (i) { parts.push(RES[i].reason || ""); }); });
+      c.cells.forEach(function (ids) { ids.forEach(function (i) { parts.push(reasonOf(i)); }); });
       c._text = parts.join("\n").toLowerCase();
     }
     return c._text;
   }
   function cellMatches(c, vi) {
     if (!state.verdict) return true;
-    return attempts(c, vi).some(function (r) {
-      return state.verdict === "!correct" ? r.verdict !== "correct" : r.verdict === state.verdict;
+    return attempts(c, vi).some(function (i) {
+      var v = verdictOf(i);
+      return state.verdict === "!correct" ? v !== "correct" : v === state.verdict;
     });
   }
   function keep(c) {
@@ -64,7 +73,7 @@
     if (state.verdict && !vis.some(function (vi) { return cellMatches(c, vi); })) return false;
     if (state.disagree) {
       var seen = {};
-      V.forEach(function (_, vi) { var r = first(c, vi); if (r && r.verdict !== "error") seen[r.verdict === "correct"] = 1; });
+      V.forEach(function (_, vi) { var i = first(c, vi); if (i >= 0 && verdictOf(i) !== "error") seen[verdictOf(i) === "correct"] = 1; });
       if (Object.keys(seen).length < 2) return false;
     }
     if (state.flipped && !FLIPPED[c.id]) return false;
@@ -73,7 +82,7 @@
   function refilter() {
     state.rows = [];
     for (var i = 0; i < CASES.length; i++) if (keep(CASES[i])) state.rows.push(i);
-    state.page = 0;
+    $("grid-scroll").scrollTop = 0;
     draw();
   }
 
@@ -81,43 +90,75 @@
   function cell(ci, vi) {
     var c = CASES[ci], rs = attempts(c, vi);
     if (!rs.length) return el("td", { class: "cell muted" }, "–");
-    var td = el("td", { class: "cell c-" + rs[0].verdict, tabindex: "0", title: label(rs[0].verdict) + (rs[0].reason ? ": " + rs[0].reason : "") },
-      shortLabel(rs[0].verdict));
+    var v0 = verdictOf(rs[0]), why = reasonOf(rs[0]);
+    var td = el("td", { class: "cell c-" + v0, tabindex: "0", title: label(v0) + (why ? ": " + why : "") }, shortLabel(v0));
     /* a verdict filter keeps a row when one cell matches; the other cells of the row step back */
     if (state.verdict && !cellMatches(c, vi)) td.classList.add("dim");
     if (rs.length > 1) {
-      var ok = rs.filter(function (r) { return r.verdict === "correct"; }).length;
+      var ok = rs.filter(function (i) { return verdictOf(i) === "correct"; }).length;
       td.appendChild(el("span", { class: "rep", title: ok + " of " + rs.length + " attempts correct" }, ok + "/" + rs.length));
     }
     if (state.variant !== "" && Number(state.variant) === vi) td.classList.add("hl");
     if (state.sel && state.sel.c === ci && state.sel.v === vi) td.classList.add("sel");
-    td.addEventListener("click", function () { select(ci, vi, 0); });
-    td.addEventListener("keydown", function (e) { if (e.key === "Enter") select(ci, vi, 0); });
     return td;
   }
+  function row(ci) {
+    var c = CASES[ci], tr = el("tr", { "data-case": String(ci) }, el("td", { class: "cid" }, el("code", null, c.id)));
+    var p = el("td", { class: "prompt", title: c.prompt || "" }, c.prompt || "");
+    c.tags.forEach(function (t) { p.appendChild(el("span", { class: "tag" }, t)); });
+    tr.appendChild(p);
+    V.forEach(function (_, vi) { tr.appendChild(cell(ci, vi)); });
+    return tr;
+  }
+  /* the window of rows to draw: all of them for a short list, else those in view */
+  function windowOf(n) {
+    if (n <= ALL_ROWS) return [0, n];
+    var box = $("grid-scroll"), head = $("grid").tHead.offsetHeight, h = state.rowH || 30;
+    var top = Math.max(0, box.scrollTop - head);
+    var start = Math.max(0, Math.floor(top / h) - OVERSCAN);
+    return [start, Math.min(n, Math.ceil((top + box.clientHeight) / h) + OVERSCAN)];
+  }
   function draw() {
-    var body = $("grid").tBodies[0], frag = document.createDocumentFragment();
-    var pages = Math.max(1, Math.ceil(state.rows.length / PAGE));
-    state.page = Math.min(state.page, pages - 1);
-    state.rows.slice(state.page * PAGE, (state.page + 1) * PAGE).forEach(function (ci) {
-      var c = CASES[ci], tr = el("tr", null, el("td", { class: "cid" }, el("code", null, c.id)));
-      var p = el("td", { class: "prompt", title: c.prompt || "" }, c.prompt || "");
-      (c.tags || []).forEach(function (t) { p.appendChild(el("span", { class: "tag" }, t)); });
-      p.addEventListener("click", function () { select(ci, state.variant === "" ? 0 : Number(state.variant), 0); });
-      tr.appendChild(p);
-      V.forEach(function (_, vi) { tr.appendChild(cell(ci, vi)); });
-      frag.appendChild(tr);
-    });
+    var body = $("grid").tBodies[0], frag = document.createDocumentFragment(), n = state.rows.length;
+    var span = windowOf(n), h = state.rowH || 30;
+    for (var k = span[0]; k < span[1]; k++) frag.appendChild(row(state.rows[k]));
     body.textContent = "";
     body.appendChild(frag);
-    $("page").textContent = "page " + (state.page + 1) + " of " + pages;
-    $("prev").disabled = state.page === 0;
-    $("next").disabled = state.page >= pages - 1;
-    $("f-count").textContent = state.rows.length + " of " + CASES.length + " cases";
+    $("grid-pad-top").style.height = (span[0] * h) + "px";
+    $("grid-pad-bottom").style.height = ((n - span[1]) * h) + "px";
+    if (!state.rowH && body.rows.length) {  /* rows are one line each: measure once, redraw to scale */
+      state.rowH = body.rows[0].getBoundingClientRect().height || 30;
+      if (n > ALL_ROWS) return draw();
+    }
+    $("f-count").textContent = n + " of " + CASES.length + " cases";
     Array.prototype.forEach.call(document.querySelectorAll("th.vcol"), function (th) {
       th.classList.toggle("hl", state.variant !== "" && th.getAttribute("data-v") === state.variant);
     });
   }
+  function scrollToRow(k) {
+    var box = $("grid-scroll"), h = state.rowH || 30, y = $("grid").tHead.offsetHeight + k * h;
+    if (y < box.scrollTop + h || y > box.scrollTop + box.clientHeight - 2 * h) box.scrollTop = Math.max(0, y - box.clientHeight / 3);
+  }
+  var pending = false;
+  $("grid-scroll").addEventListener("scroll", function () {
+    if (pending || state.rows.length <= ALL_ROWS) return;
+    pending = true;
+    requestAnimationFrame(function () { pending = false; draw(); });
+  });
+  /* one listener for every cell and prompt, so that redrawn rows need none of their own */
+  function fromEvent(e) {
+    var td = e.target.closest ? e.target.closest("td") : null, tr = td && td.parentNode;
+    if (!tr || !tr.hasAttribute("data-case")) return null;
+    var ci = Number(tr.getAttribute("data-case"));
+    if (td.classList.contains("cell")) return td.classList.contains("muted") ? null : [ci, td.cellIndex - 2];
+    if (td.classList.contains("prompt")) return [ci, state.variant === "" ? 0 : Number(state.variant)];
+    return null;
+  }
+  $("grid").tBodies[0].addEventListener("click", function (e) { var at = fromEvent(e); if (at) select(at[0], at[1], 0); });
+  $("grid").tBodies[0].addEventListener("keydown", function (e) {
+    if (e.key !== "Enter") return;
+    var at = fromEvent(e); if (at) select(at[0], at[1], 0);
+  });
 
   /* ---- argument diff ---- */
   function same(a, b) {
@@ -170,11 +211,24 @@
   }
 
   /* ---- the detail panel ---- */
-  function tokensOf(key) { var n = DATA.fn_tokens[key]; return n === undefined ? "" : " · " + n + " tokens"; }
-  function defs(title, key, open) {
-    if (!key || !DATA.functions[key]) return null;
-    var d = el("details", open ? { open: "" } : null, el("summary", null, title + tokensOf(key)), el("pre", null, pretty(DATA.functions[key])));
-    return d;
+  /* the details travel zlib-compressed in base64 (#evalkit-detail); unpacked on first use */
+  var DETAIL = null;
+  function details() {
+    if (DETAIL) return DETAIL;
+    if (typeof DecompressionStream === "undefined") {
+      DETAIL = Promise.resolve(null);
+      return DETAIL;
+    }
+    var text = $("evalkit-detail").textContent.trim(), bin = atob(text), bytes = new Uint8Array(bin.length);
+    for (var k = 0; k < bin.length; k++) bytes[k] = bin.charCodeAt(k);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+    DETAIL = new Response(stream).text().then(JSON.parse);
+    return DETAIL;
+  }
+  function tokensOf(D, key) { var n = D.fn_tokens[key]; return n === undefined ? "" : " · " + n + " tokens"; }
+  function defs(D, title, key) {
+    if (!key || !D.functions[key]) return null;
+    return el("details", null, el("summary", null, title + tokensOf(D, key)), el("pre", null, pretty(D.functions[key])));
   }
   function closeDetail() {
     state.sel = null;
@@ -184,8 +238,8 @@
     draw();
   }
   function select(ci, vi, attempt) {
-    state.sel = { c: ci, v: vi };
-    var c = CASES[ci], rs = attempts(c, vi), r = rs[attempt] || rs[0];
+    state.sel = { c: ci, v: vi, a: attempt };
+    var sel = state.sel, c = CASES[ci], rs = attempts(c, vi), i = rs[attempt] !== undefined ? rs[attempt] : rs[0];
     var box = $("detail");
     box.textContent = "";
     $("cases-layout").classList.add("has-detail");
@@ -194,7 +248,7 @@
     var tabs = el("div", { class: "vtabs" });
     V.forEach(function (name, j) {
       if (!attempts(c, j).length) return;
-      var v0 = first(c, j).verdict;
+      var v0 = verdictOf(first(c, j));
       tabs.appendChild(el("button", { type: "button", class: j === vi ? "on" : "", title: v0, onclick: function () { select(ci, j, 0); } },
         el("span", { class: "swatch vd-" + v0 }), name));
     });
@@ -202,39 +256,53 @@
     if (rs.length > 1) {
       var reps = el("div", { class: "vtabs" }, el("span", { class: "muted" }, "attempt "));
       rs.forEach(function (x, k) {
-        reps.appendChild(el("button", { type: "button", class: x === r ? "on" : "", onclick: function () { select(ci, vi, k); } },
-          el("span", { class: "swatch vd-" + x.verdict }), String(k + 1)));
+        reps.appendChild(el("button", { type: "button", class: x === i ? "on" : "", onclick: function () { select(ci, vi, k); } },
+          el("span", { class: "swatch vd-" + verdictOf(x) }), String(k + 1)));
       });
       box.appendChild(reps);
     }
-    if (!r) return;
-    box.appendChild(el("p", null, el("span", { class: "badge vd-" + r.verdict }, label(r.verdict)), " ", r.reason || ""));
-    if (r.error) box.appendChild(el("p", { class: "warn" }, "error: " + r.error));
-    var expected = c.expected || { calls: [] };
-    var diff = diffTable(expected, r.calls);
+    try { history.replaceState(null, "", "#case=" + encodeURIComponent(c.id) + "&variant=" + encodeURIComponent(V[vi])); } catch (e) { /* file:// in some browsers */ }
+    draw();
+    if (i === undefined) return;
+    box.appendChild(el("p", null, el("span", { class: "badge vd-" + verdictOf(i) }, label(verdictOf(i))), " ", reasonOf(i)));
+    var rest = el("div", { class: "more" }, el("p", { class: "muted" }, "loading the details…"));
+    box.appendChild(rest);
+    details().then(function (D) {
+      if (state.sel !== sel) return;  /* another cell was opened meanwhile */
+      rest.textContent = "";
+      if (!D) { rest.appendChild(el("p", { class: "warn" }, "This browser cannot unpack the case details (no DecompressionStream); open the report in a current browser.")); return; }
+      fill(rest, D, ci, i);
+    }, function (e) {
+      rest.textContent = "";
+      rest.appendChild(el("p", { class: "warn" }, "The case details could not be read: " + e));
+    });
+  }
+  function fill(box, D, ci, i) {
+    var X = D.results, calls = X.calls[i], fn = X.fn[i], api = X.api[i], full = D.cases.full[ci];
+    if (X.error[i]) box.appendChild(el("p", { class: "warn" }, "error: " + X.error[i]));
+    var expected = D.cases.expected[ci] || { calls: [] };
+    var diff = diffTable(expected, calls);
     if (diff) { box.appendChild(el("h4", null, "Arguments: expected vs got")); box.appendChild(diff); }
     box.appendChild(el("h4", null, "Expected"));
     box.appendChild(el("pre", null, expected.refuse ? "no call: ask for clarification / refuse" : pretty(expected.calls)));
     box.appendChild(el("h4", null, "Parsed calls"));
-    box.appendChild(el("pre", null, r.calls && r.calls.length ? pretty(r.calls.map(function (x) { return { name: x.name, arguments: x.arguments === undefined || x.arguments === null ? x.raw_arguments : x.arguments }; })) : "(no call)"));
-    if (r.content) { box.appendChild(el("h4", null, "Assistant text")); box.appendChild(el("pre", null, r.content)); }
+    box.appendChild(el("pre", null, calls && calls.length ? pretty(calls.map(function (x) { return { name: x.name, arguments: x.arguments === undefined || x.arguments === null ? x.raw_arguments : x.arguments }; })) : "(no call)"));
+    if (X.content[i]) { box.appendChild(el("h4", null, "Assistant text")); box.appendChild(el("pre", null, X.content[i])); }
     box.appendChild(el("h4", null, "Prompt"));
-    (DATA.messages[r.m] || []).forEach(function (m) {
+    (D.messages[X.m[i]] || []).forEach(function (m) {
       box.appendChild(el("div", { class: "msg" }, el("div", { class: "role" }, String(m.role || "")), el("pre", null, m.content === null || m.content === undefined ? pretty(m) : pretty(m.content))));
     });
     box.appendChild(el("h4", null, "Function definitions"));
-    var sentIsFull = c.full && c.full === "full:" + r.fn;
-    box.appendChild(defs((sentIsFull ? "sent (full)" : "sent (" + (r.api || "tools") + ")"), r.fn, false) || el("p", { class: "muted" }, "not recorded in functions.json"));
-    if (c.full && !sentIsFull) box.appendChild(defs("full (source of truth; types are checked against it)", c.full, false));
-    var meta = [];
-    if (r.model) meta.push("model " + r.model);
-    if (r.tok && r.tok.prompt !== undefined && r.tok.prompt !== null) meta.push("prompt tokens (counted) " + r.tok.prompt);
-    if (r.usage && r.usage.prompt_tokens !== undefined && r.usage.prompt_tokens !== null) meta.push("API usage " + r.usage.prompt_tokens + " in / " + r.usage.completion_tokens + " out");
-    if (r.lat !== undefined) meta.push("latency " + r.lat.toFixed(2) + " s");
+    var sentIsFull = full && full === "full:" + fn;
+    box.appendChild(defs(D, (sentIsFull ? "sent (full)" : "sent (" + (api || "tools") + ")"), fn) || el("p", { class: "muted" }, "not recorded in functions.json"));
+    if (full && !sentIsFull) box.appendChild(defs(D, "full (source of truth; types are checked against it)", full));
+    var meta = [], tok = X.tok[i], usage = X.usage[i], lat = X.lat[i];
+    if (X.model[i]) meta.push("model " + X.model[i]);
+    if (tok && tok.prompt !== undefined && tok.prompt !== null) meta.push("prompt tokens (counted) " + tok.prompt);
+    if (usage && usage.prompt_tokens !== undefined && usage.prompt_tokens !== null) meta.push("API usage " + usage.prompt_tokens + " in / " + usage.completion_tokens + " out");
+    if (typeof lat === "number") meta.push("latency " + lat.toFixed(2) + " s");
     if (meta.length) box.appendChild(el("p", { class: "muted" }, meta.join(" · ")));
-    if (r.raw !== undefined) box.appendChild(el("details", null, el("summary", null, "Raw response"), el("pre", null, pretty(r.raw))));
-    try { history.replaceState(null, "", "#case=" + encodeURIComponent(c.id) + "&variant=" + encodeURIComponent(V[vi])); } catch (e) { /* file:// in some browsers */ }
-    draw();
+    if (D.raw[i] !== null && D.raw[i] !== undefined) box.appendChild(el("details", null, el("summary", null, "Raw response"), el("pre", null, pretty(D.raw[i]))));
   }
 
   /* ---- wiring ---- */
@@ -249,8 +317,6 @@
     clearTimeout(timer);
     timer = setTimeout(function () { state.text = e.target.value.trim().toLowerCase(); refilter(); }, 120);
   });
-  $("prev").addEventListener("click", function () { state.page--; draw(); });
-  $("next").addEventListener("click", function () { state.page++; draw(); });
   refilter();
   /* report.html#case=ID&variant=NAME opens a case: on load, and from the links in "What changed" */
   function openHash() {
@@ -265,7 +331,8 @@
       ["f-disagree", "f-flipped"].forEach(function (id) { if ($(id)) $(id).checked = false; });
       refilter();
     }
-    state.page = Math.floor(state.rows.indexOf(ci) / PAGE);
+    draw();
+    scrollToRow(state.rows.indexOf(ci));
     select(ci, vi, 0);
     $("cases").scrollIntoView();
   }
