@@ -196,7 +196,13 @@ variants:
   - {{name: b, provider: nosuch, model: m}}
 """)
     code, _, err = cli("run", suite, "--out", tmp_path / "r1")
-    assert code == 2 and "unknown provider 'nosuch'" in err
+    assert code == 2 and "unknown provider 'nosuch'" in err and "field 'variants[1].provider'" in err
+    assert not (tmp_path / "r1").exists()  # a load error: nothing was started
+    suite = make_suite(tmp_path, f"""\
+variants:
+  - {{name: a, model: m, base_url: "{server.url}/v1", options: {{max_retries: 0}}}}
+  - {{name: b, model: m, base_url: "{server.url}/v1"}}
+""")
     code, out, err = cli("run", suite, "--out", tmp_path / "r2", "--variant", "a", "--limit", "3")
     assert code == 0, err
     assert {r["variant"] for r in results(tmp_path / "r2")} == {"a"} and len(results(tmp_path / "r2")) == 3

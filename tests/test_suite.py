@@ -92,7 +92,7 @@ def test_cases_from_jsonl(tmp_path):
 
 def test_legacy_functions_list_accepted(tmp_path):
     body = "name: t\nfunctions:\n  - {name: get_price, parameters: {type: object, properties: {symbol: {type: string}}}}\n" \
-           "variants: [{name: v}]\n" + CASES
+           "variants: [{name: v, model: m}]\n" + CASES
     s = load_suite(write(tmp_path, body))
     assert s.functions[0] == {"type": "function", "function": {"name": "get_price", "parameters": {
         "type": "object", "properties": {"symbol": {"type": "string"}}}}}
@@ -119,9 +119,9 @@ BAD = [
      r"duplicate case id 'a'"),
     ("missing cases file", suite_text(extra="cases_from: nope.jsonl\n"), r"field 'cases_from': cases file 'nope.jsonl' not found"),
     ("no cases", suite_text(), r"the suite has no cases"),
-    ("unknown transform", suite_text(CASES, variants="variants:\n  - {name: v1, functions: tiny}\n"),
+    ("unknown transform", suite_text(CASES, variants="variants:\n  - {name: v1, model: m, functions: tiny}\n"),
      r"field 'variants\[0\].functions': unknown functions transform 'tiny'"),
-    ("duplicate variant", suite_text(CASES, variants="variants:\n  - {name: v}\n  - {name: v}\n"), r"duplicate variant name 'v'"),
+    ("duplicate variant", suite_text(CASES, variants="variants:\n  - {name: v, model: m}\n  - {name: v, model: m}\n"), r"duplicate variant name 'v'"),
     ("not a mapping", "- 1\n- 2\n", r"a suite must be a YAML mapping"),
 ]
 

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError, SuiteError
+from ..providers import provider_traits
 from ..rundir.results import INFO
 from ..rundir.run import Run
 from ..suite.sections import PricesSpec, TcoSpec
@@ -364,7 +365,7 @@ def _costs(pricing: _Pricing, prompt_tokens: Mapping[str, float | None],
     for v in pricing.variants:
         price = unit_price(table, v)
         prompt = prompt_tokens.get(v.name)
-        if price is None and v.provider == "local":
+        if price is None and provider_traits(v.provider).local:
             report.unpriced[v.name] = "runs on this machine: no per-token price (price it under prices.models)"
             continue
         if price is None:

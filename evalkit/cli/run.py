@@ -88,8 +88,10 @@ def _resume_choices(run_dir: Path) -> dict[str, Any]:
 
 def _check_batch(suite: Suite, names: list[str] | None) -> None:
     """--batch is the OpenAI/Azure Batch API: refuse it up front for variants it cannot carry."""
+    from ..providers import provider_traits
+
     chosen = [v for v in suite.variants if not names or v.name in names]
-    others = [v for v in chosen if v.provider not in ("openai", "azure")]
+    others = [v for v in chosen if not provider_traits(v.provider).batch_api]
     if suite.spec.execute:
         raise_bad("--batch cannot run a suite with `execute: true` (each call's result is sent back to the "
                   "model, one step at a time)", "--batch")

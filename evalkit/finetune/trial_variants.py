@@ -13,6 +13,7 @@ import openai
 import yaml
 
 from ..errors import InputError, SuiteError
+from ..providers import provider_traits
 from ..suite import load_suite
 from ..suite.model import VariantSpec
 from .openai_jobs import (
@@ -220,7 +221,7 @@ def default_base_model(variants: Sequence[VariantSpec]) -> str | None:
         if v.trial and v.trial.get("base_model"):
             return str(v.trial["base_model"])
     for v in variants:
-        if v.provider in ("openai", "azure") and v.model and not v.model.startswith("ft:"):
+        if provider_traits(v.provider).fine_tuning_api and v.model and not v.model.startswith("ft:"):
             return v.base_model or v.model
     return None
 

@@ -25,17 +25,30 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from pydantic import ValidationError
 
 from .. import jsontext, secrets
 from ..errors import ConfigError, ProviderError
 from ..suite.functions import to_legacy_functions
 from ..suite.model import VariantSpec
-from .base import ChatRequest, Completion, ToolCall, Usage
+from ..suite.plugins import OpenAIOptions
+from .base import ChatRequest, Completion, Provider, ToolCall, Usage, credential_fingerprint
 from .http_transport import AttemptFailed, DefaultClient, httpx, lean_http_client
 from .ratelimit import RetryBudget
 
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_TIMEOUT = 60.0
+DEFAULT_RETRY_BUDGET, DEFAULT_RETRY_BUDGET_RATIO = 100, 0.5
+
+
+def options_of(variant: VariantSpec) -> OpenAIOptions:
+    """The variant's `options:` read with this provider's own model (a loaded suite has passed
+    it already; a variant built in code is checked here)."""
+    try:
+        return OpenAIOptions.model_validate(variant.options)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(f"variant '{variant.name}': options.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
 def _env(name: str | None) -> str | None:
@@ -61,7 +74,7 @@ def is_azure(variant: VariantSpec) -> bool:
 
 def _http_client(variant: VariantSpec, budget: RetryBudget | None, max_retries: int) -> httpx.AsyncClient:
     timeout = variant.timeout or DEFAULT_TIMEOUT
-    if variant.options.get("http_client", "lean") == "default" or urllib.request.getproxies():
+    if options_of(variant).http_client == "default" or urllib.request.getproxies():
         client = DefaultClient(timeout=timeout)  # openai-python's own client, proxies and all
     else:
         client = lean_http_client(timeout)
@@ -69,13 +82,16 @@ def _http_client(variant: VariantSpec, budget: RetryBudget | None, max_retries: 
 
 
 def retry_budget(variant: VariantSpec) -> RetryBudget:
-    return RetryBudget(minimum=int(variant.options.get("retry_budget", 100)),
-                       ratio=float(variant.options.get("retry_budget_ratio", 0.5)))
+    options = options_of(variant)
+    return RetryBudget(minimum=DEFAULT_RETRY_BUDGET if options.retry_budget is None else options.retry_budget,
+                       ratio=DEFAULT_RETRY_BUDGET_RATIO if options.retry_budget_ratio is None
+                       else options.retry_budget_ratio)
 
 
 def make_client(variant: VariantSpec, budget: RetryBudget | None = None) -> openai.AsyncOpenAI:
     """The one client per variant; fails before any request when the connection is incomplete."""
-    max_retries = int(variant.options.get("max_retries", DEFAULT_MAX_RETRIES))
+    max_retries = options_of(variant).max_retries
+    max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
     opts: dict[str, Any] = {"max_retries": max_retries, "timeout": variant.timeout or DEFAULT_TIMEOUT,
                             "http_client": _http_client(variant, budget, max_retries)}
     if is_azure(variant):
@@ -243,7 +259,7 @@ def connection_reason(e: openai.APIConnectionError) -> str:
     return f"{kind}: {_reason(where + why)}"
 
 
-class OpenAIProvider:
+class OpenAIProvider(Provider):
     handles_timeout = True  # the client's own per-attempt timeout (variant `timeout`) applies
     supports_batch = True  # the Batch API (evalkit/run/batch.py), through the methods below
 
@@ -255,6 +271,14 @@ class OpenAIProvider:
     def endpoint(self) -> str:
         """Where requests go (part of the response-cache key); never the key."""
         return str(self.client.base_url)
+
+    @property
+    def request_query(self) -> dict[str, Any]:
+        return dict(self.client.default_query)  # Azure: the api-version every request carries
+
+    @property
+    def credential_id(self) -> str | None:
+        return credential_fingerprint(self.client.api_key)
 
     async def complete(self, request: ChatRequest) -> Completion:
         try:

@@ -7,8 +7,8 @@ and appends it like any other result (with `batch: true`, so cost applies the 50
 The batch id is saved in the run directory first, so `--resume` after a crash polls the same batch
 instead of submitting (and paying for) the requests again.
 
-A provider that can do this declares `supports_batch = True` and the methods used here
-(`batch_url`, `submit_batch`, `batch_status`, `file_text`; see providers/openai_compat.py). An
+A provider that can do this declares `supports_batch = True` and implements the Batch API members
+of `evalkit.providers.base.Provider` (`batch_url`, `submit_batch`, `batch_status`, `file_text`). An
 endpoint without the Batch API is a configuration error (one line, exit 2); a submission that
 fails otherwise records an `error` result for each of its requests.
 """
@@ -81,20 +81,20 @@ def outcomes_from_files(jobs: list[Job], output: str, errors: str, status: str) 
     return [seen.get(custom_id(j)) or Outcome(j, None, f"batch {status} before this request ran", None) for j in jobs]
 
 
-def _provider(name: str, provider: Provider) -> Any:
-    if not getattr(provider, "supports_batch", False):
+def _provider(name: str, provider: Provider) -> Provider:
+    if not provider.supports_batch:
         raise ConfigError(f"variant '{name}': --batch needs an openai or azure variant "
                           "(and a suite without `execute: true`)")
     return provider
 
 
-async def _submit(name: str, provider: Any, jobs: list[Job]) -> dict[str, Any]:
+async def _submit(name: str, provider: Provider, jobs: list[Job]) -> dict[str, Any]:
     data = "".join(json.dumps(line, ensure_ascii=False) + "\n"
                    for line in batch_lines(jobs, provider.batch_url)).encode()
     return {**await provider.submit_batch(name, data), "keys": [custom_id(j) for j in jobs]}
 
 
-async def _wait(name: str, provider: Any, batch_id: str, quiet: bool) -> dict[str, Any]:
+async def _wait(name: str, provider: Provider, batch_id: str, quiet: bool) -> dict[str, Any]:
     while True:
         b = await provider.batch_status(batch_id)
         if not quiet:
@@ -105,7 +105,7 @@ async def _wait(name: str, provider: Any, batch_id: str, quiet: bool) -> dict[st
         await asyncio.sleep(poll_interval())
 
 
-async def _answers(name: str, provider: Any, jobs: list[Job], run_dir: Path, quiet: bool) -> list[Outcome]:
+async def _answers(name: str, provider: Provider, jobs: list[Job], run_dir: Path, quiet: bool) -> list[Outcome]:
     state_path = run_dir / BATCHES
     state = read_json(state_path, "batches.json") if state_path.exists() else {}
     keys = [custom_id(j) for j in jobs]
@@ -125,7 +125,7 @@ async def _answers(name: str, provider: Any, jobs: list[Job], run_dir: Path, qui
     return outcomes_from_files(jobs, output, errors, b["status"])
 
 
-async def _one_variant(name: str, provider: Any, jobs: list[Job], run_dir: Path, recorder: Any,
+async def _one_variant(name: str, provider: Provider, jobs: list[Job], run_dir: Path, recorder: Any,
                        quiet: bool) -> None:
     try:
         outcomes = await _answers(name, provider, jobs, run_dir, quiet)

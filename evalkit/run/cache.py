@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ConfigError
-from ..providers.base import ChatRequest, Completion, ToolCall, Usage
+from ..providers.base import ChatRequest, Completion, Provider, ToolCall, Usage, credential_fingerprint
 
 FILENAME = "responses.sqlite"
 SCHEMA = """CREATE TABLE IF NOT EXISTS responses (
@@ -103,23 +103,14 @@ class ResponseCache:
         self._db.close()
 
 
-def credential_fingerprint(key: Any) -> str | None:
-    """Tells two credentials apart without storing either: a truncated sha256, never the key."""
-    if not isinstance(key, str) or not key:
-        return None
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-
-
-def endpoint_of(provider: Any, variant: Any, tools_sha: str | None = None) -> str:
-    """What identifies the responder: where requests go (the provider's own endpoint when it has
-    one, else its settings), the query every request carries (Azure's api-version), which
+def endpoint_of(provider: Provider, variant: Any, tools_sha: str | None = None) -> str:
+    """What identifies the responder: where requests go (the provider's own endpoint when it
+    declares one, else its settings), the query every request carries (Azure's api-version), which
     credential answers (different keys may reach different deployments, quotas or fine-tunes) and,
     in end-to-end mode, the tools module that produced the later steps."""
-    own = getattr(provider, "endpoint", None)
-    where = own if isinstance(own, str) else {"provider": variant.provider, "base_url": variant.base_url,
-                                              "adapter": variant.adapter, "options": variant.options}
-    client = getattr(provider, "client", None)
-    query = getattr(client, "default_query", None)
-    return json.dumps({"endpoint": where, "query": dict(query) if isinstance(query, dict) else None,
-                       "credential": credential_fingerprint(getattr(client, "api_key", None)),
-                       "execute": tools_sha}, sort_keys=True, default=str)
+    own = provider.endpoint
+    where = own if own is not None else {"provider": variant.provider, "base_url": variant.base_url,
+                                         "adapter": variant.adapter, "options": variant.options}
+    query = provider.request_query
+    return json.dumps({"endpoint": where, "query": None if query is None else dict(query),
+                       "credential": provider.credential_id, "execute": tools_sha}, sort_keys=True, default=str)

@@ -74,7 +74,7 @@ async def call(lane: Lane, job: Job) -> Outcome:
             completion = await lane.provider.complete(request)
     except ProviderError as e:
         return Outcome(job, None, _one_line(str(e) or type(e).__name__), time.perf_counter() - start,
-                       raw=getattr(e, "raw", None))
+                       raw=e.raw)
     except TimeoutError as e:
         reason = f"timed out after {lane.timeout:g} s" if lane.timeout else f"provider failed: TimeoutError: {e}"
         return Outcome(job, None, _one_line(reason), time.perf_counter() - start)

@@ -139,16 +139,15 @@ def result_messages(calls: tuple[ToolCall, ...], ids: list[str], results: list[A
     return [{"role": "tool", "tool_call_id": i, "content": t} for i, t in zip(ids, text)]
 
 
-class ExecutingProvider:
-    """Wraps a provider: executes each round of calls and asks again, up to `max_steps` rounds."""
-
-    supports_batch = False  # the Batch API cannot run tools between steps
+class ExecutingProvider(Provider):
+    """Wraps a provider: executes each round of calls and asks again, up to `max_steps` rounds.
+    It declares what the inner provider declares, except the Batch API (which cannot run tools
+    between steps)."""
 
     def __init__(self, inner: Provider, tools: Tools, max_steps: int = MAX_STEPS):
         self.inner, self.tools, self.max_steps = inner, tools, max_steps
-
-    def __getattr__(self, name: str) -> Any:  # token counters, endpoints: the inner provider's
-        return getattr(self.inner, name)
+        self.handles_timeout, self.count_prompt_tokens = inner.handles_timeout, inner.count_prompt_tokens
+        self.endpoint, self.request_query, self.credential_id = inner.endpoint, inner.request_query, inner.credential_id
 
     async def complete(self, request: ChatRequest) -> Completion:
         first = await self.inner.complete(request)

@@ -109,11 +109,9 @@ def default_run_dir(suite: Suite) -> Path:
 
 
 def token_counter(variant: VariantSpec, provider: Provider) -> Callable[[ChatRequest], dict[str, Any] | None]:
-    """Prompt-token accounting hook: the provider's own tokenizer when it has one (local models)."""
-    own = getattr(provider, "count_prompt_tokens", None)
-    if own is not None:
-        return lambda request: {"prompt": own(request), "functions": None, "counter": "model"}
-    return request_counter(variant)  # tiktoken + OpenAI's prompt rules (evalkit/analysis/tokens.py)
+    """Prompt-token accounting hook: the provider's own tokenizer when it declares one (local
+    models), else tiktoken with OpenAI's prompt rules (evalkit/analysis/tokens.py)."""
+    return request_counter(variant, provider)
 
 
 def variant_info(variant: VariantSpec, batch: bool = False) -> dict[str, Any]:
@@ -349,7 +347,7 @@ async def _send(jobs: list[Job], variants: list[VariantSpec], providers: dict[st
                 concurrency: int) -> None:
     lanes = {v.name: Lane(providers[v.name], v.concurrency or concurrency,
                           RateLimiter(v.requests_per_minute, v.tokens_per_minute),
-                          None if getattr(providers[v.name], "handles_timeout", False) else v.timeout)
+                          None if providers[v.name].handles_timeout else v.timeout)
              for v in variants}
     flusher = asyncio.create_task(recorder.flush_every(FLUSH_INTERVAL))
     work = asyncio.create_task(dispatch(jobs, lanes, concurrency, recorder.add))

@@ -11,6 +11,7 @@ from ..jsonl import read_jsonl
 from .expect import ExpectError, expect_from_assistant, forbidden_value, parse_expect
 from .functions import apply_transform, to_tools, tools_from_files
 from .model import AnyOf, Case, CaseSpec, Expectation, Suite, SuiteSpec
+from .plugins import settings_problem
 from .yamlmap import dotted, line_of, load_yaml_with_lines
 
 JSONL_KEYS = {"messages", "tools", "functions", "parallel_tool_calls", "id", "tags"}
@@ -167,6 +168,10 @@ def load_suite(path: str | Path) -> Suite:
         if v.name in names:
             raise SuiteError(shown, f"duplicate variant name '{v.name}'", line=where_line, field=f"variants[{i}].name")
         names.add(v.name)
+        problem = settings_problem(v)  # the provider's own model of the keys it reads
+        if problem:
+            raise SuiteError(shown, problem.message, line=line_of(lines, ("variants", i, *problem.loc)),
+                             field=dotted(("variants", i, *problem.loc)))
         for key in v.params:
             if key in RESERVED_PARAMS:
                 raise SuiteError(shown, f"`{key}` cannot be a request parameter: it comes from {RESERVED_PARAMS[key]}",
