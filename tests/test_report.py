@@ -732,3 +732,46 @@ def test_comparison_screenshot_at_1280(stocks_run, tmp_path):
     proc = chromium(page.as_uri(), f"--screenshot={shot}", "--window-size=1280,1600")
     assert console_lines(proc) == []
     assert shot.stat().st_size > 50_000
+
+
+VIRTUAL_DRIVER = """<script>
+var box = document.getElementById("grid-scroll");
+var out = {top: document.querySelectorAll("#grid tbody tr").length};
+box.scrollTop = box.scrollHeight / 2;
+box.dispatchEvent(new Event("scroll"));
+setTimeout(function () {
+  var trs = document.querySelectorAll("#grid tbody tr");
+  out.mid = trs.length;
+  out.ids = Array.prototype.map.call(trs, function (tr) { return tr.querySelector("td.cid").textContent; });
+  var seen = box.getBoundingClientRect(), inView = [];
+  trs.forEach(function (tr) { var r = tr.getBoundingClientRect(); if (r.top >= seen.top && r.bottom <= seen.bottom) inView.push(tr.querySelector("td.cid").textContent); });
+  out.inView = inView;
+  trs[Math.floor(trs.length / 2)].querySelector("td.cell").click();
+  out.panel = document.querySelector("#detail h3").textContent;
+  setTimeout(function () {
+    out.filled = document.getElementById("detail").textContent.indexOf("Arguments: expected vs got") >= 0;
+    document.body.setAttribute("data-driver", JSON.stringify(out));
+  }, 500);
+}, 100);
+</script></body>"""
+
+
+@browser
+@pytest.mark.browser
+def test_large_grid_draws_only_the_rows_in_view(tmp_path):
+    """3,000 cases: the grid holds a window of rows, scrolling midway shows the middle cases,
+    and a cell's details are unpacked from the compressed table on demand."""
+    ids = [f"c{i:04d}" for i in range(3000)]
+    records = [record(c, v, "correct" if (i + j) % 3 else "wrong_arguments")
+               for i, c in enumerate(ids) for j, v in enumerate(["a", "b"])]
+    run = write_run(tmp_path / "big", records, {"a": {}, "b": {}}, {"abc": []})
+    write_json(run / "run.json", {"suite": "big", "cases": ids})
+    page = tmp_path / "big.html"
+    page.write_text(render_report([open_run(run)]).replace("</body>", VIRTUAL_DRIVER))
+    dom = chromium(page.as_uri(), "--dump-dom", "--window-size=1280,900", "--virtual-time-budget=5000")
+    assert console_lines(dom) == []
+    out = driver_result(dom.stdout)
+    assert 0 < out["top"] < 100 and 0 < out["mid"] < 100  # a window, not 3,000 rows
+    middle = [int(c[1:]) for c in out["inView"]]
+    assert middle and 1300 < middle[0] < 1700 and middle == list(range(middle[0], middle[0] + len(middle)))
+    assert out["panel"] in out["ids"] and out["filled"]
