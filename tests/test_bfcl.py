@@ -154,7 +154,16 @@ def test_entry_with_contradictory_ground_truth_is_skipped_and_listed(tmp_path, c
     (tmp_path / "possible_answer" / "BFCL_v4_live_simple.json").write_text(
         json.dumps({"id": "x_1", "ground_truth": [{"list_servers": {"type": ["openai"]}}]}) + "\n")
     imported = import_bfcl(tmp_path)
-    assert imported.skipped == [("x_1", "argument 'type' of 'list_servers' has no acceptable value (within its enum)")]
+    assert imported.skipped == [("x_1", "argument 'type' of 'list_servers' has no acceptable value its schema allows")]
+    # a value of the wrong type is dropped like one outside the enum; another acceptable one remains
+    entry["function"][0]["parameters"]["properties"]["limit"] = {"type": "integer"}
+    (tmp_path / "BFCL_v4_live_simple.json").write_text(json.dumps(entry) + "\n")
+    (tmp_path / "possible_answer" / "BFCL_v4_live_simple.json").write_text(json.dumps(
+        {"id": "x_1", "ground_truth": [{"list_servers": {"type": ["all"], "limit": ["5", 5]}}]}) + "\n")
+    case = import_bfcl(tmp_path).suite["cases"][0]
+    assert case["expect"] == {"calls": [{"call": "list_servers", "arguments": {"type": "all", "limit": 5}}]}
+    (tmp_path / "possible_answer" / "BFCL_v4_live_simple.json").write_text(json.dumps(
+        {"id": "x_1", "ground_truth": [{"list_servers": {"type": ["openai"]}}]}) + "\n")
     code, _, err = cli("import", "bfcl", tmp_path, "-o", tmp_path / "s.yaml")
     assert code == 2 and "no entry could be imported" in err
 

@@ -28,6 +28,7 @@ import yaml
 from ..errors import InputError
 from ..jsonl import read_jsonl
 from ..scoring.arguments import normalise_bfcl
+from ..suite.schema import value_schema_error
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
               "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance")
@@ -163,9 +164,12 @@ def acceptable(values: Any, schema: Mapping[str, Any]) -> tuple[list[Any], bool]
     return out, optional
 
 
-def expected_argument(values: Any, schema: Mapping[str, Any]) -> Any:
-    """Suite form of one argument: a literal, or `{any_of: [...], optional: true}`."""
+def expected_argument(values: Any, schema: Mapping[str, Any], allowed: Any = None) -> Any:
+    """Suite form of one argument: a literal, or `{any_of: [...], optional: true}`. `allowed`
+    filters the acceptable values (the ones the converted JSON schema allows)."""
     options, optional = acceptable(values, schema)
+    if allowed is not None:
+        options = [o for o in options if allowed(o)]
     if len(options) == 1 and not optional and not isinstance(options[0], Mapping):
         return options[0]
     spec: dict[str, Any] = {"any_of": options}
@@ -186,15 +190,23 @@ def expected_calls(ground_truth: Any, functions: list[Mapping[str, Any]]) -> lis
         if name not in by_name:
             raise Unmappable(f"ground truth calls '{name}', which the entry does not define")
         props = (by_name[name].get("parameters") or {}).get("properties") or {}
+        params = to_tool(by_name[name])["function"]["parameters"]
         arguments = {}
         for arg, values in (args or {}).items():
             if arg not in props:
                 raise Unmappable(f"ground-truth argument '{arg}' is not in the schema of '{name}'")
+
+            def allowed(value: Any, arg: str = arg) -> bool:
+                # a value its own schema forbids (outside an enum, the wrong type) no model could
+                # give: evalkit refuses to load such an expectation, so the importer drops it
+                return value_schema_error(arg, value, params) is None
+
             options, optional = acceptable(values, props[arg])
+            options = [o for o in options if allowed(o)]
             if not options and not optional:
-                raise Unmappable(f"argument '{arg}' of '{name}' has no acceptable value (within its enum)")
+                raise Unmappable(f"argument '{arg}' of '{name}' has no acceptable value its schema allows")
             if options:  # only "": BFCL accepts nothing but leaving it out
-                arguments[arg] = expected_argument(values, props[arg])
+                arguments[arg] = expected_argument(values, props[arg], allowed)
         calls.append({"call": tool_name(name), "arguments": arguments})
     return calls
 
