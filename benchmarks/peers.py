@@ -1,6 +1,7 @@
 """evalkit, promptfoo and inspect_ai side by side on the same workload and loopback server
-(N cases, one get_price tool, fixed latency L), each at concurrency C. Prints wall time,
-achieved/ideal and each peer's wall time as a multiple of evalkit's.
+(N cases, one get_price tool, fixed latency L), each at concurrency C. Prints wall time
+(median of --repeat runs), wall/ideal, CPU ms per request (the command and its children, start-up
+and finish included), achieved/ideal and each peer's wall time as a multiple of evalkit's.
 
 The peers are not dependencies of evalkit: install them in a scratch place and point at them.
 
@@ -26,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,13 +40,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workload import LoopbackServer, load_average, write_workload  # noqa: E402
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
+    """(wall s, CPU s of the command and its children, output)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 100):  # promptfoo exits 100 when an assertion fails
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return wall, proc.stdout + proc.stderr
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu, proc.stdout + proc.stderr
 
 
 INSPECT_LOG_SUMMARY = """
@@ -71,10 +78,12 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--latency", type=float, default=0.2)
     p.add_argument("--concurrency", type=int, nargs="+", default=[64, 16])
+    p.add_argument("--repeat", type=int, default=3, help="runs per tool and C; the median is printed")
     a = p.parse_args()
     print(f"N={a.n} L={a.latency * 1000:.0f} ms, {os.cpu_count()} cores, load average {load_average()}; "
           "wall = whole command, start-up included; requests = what the loopback server received")
-    print(f"{'tool':<22}{'C':>4}{'ideal s':>9}{'wall s':>9}{'requests':>10}{'achieved/ideal':>16}{'x evalkit':>11}")
+    print(f"{'tool':<22}{'C':>4}{'ideal s':>9}{'wall s':>9}{'wall/ideal':>11}{'CPU ms/req':>11}{'requests':>10}"
+          f"{'achieved/ideal':>16}{'x evalkit':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         base_env = {**os.environ, "OPENAI_API_KEY": "sk-stub", "BENCH_KEY": "sk-stub",
@@ -110,10 +119,17 @@ def main() -> None:
                     runs.append((name, inspect_cmd))
             evalkit_wall = None
             for name, make_cmd in runs:
-                with LoopbackServer(a.latency) as server:
-                    env = {**base_env, "OPENAI_BASE_URL": server.url}
-                    wall, _ = timed(make_cmd(server.url), env, work)
-                requests = server.requests
+                walls, cpus, counts = [], [], []
+                for _ in range(a.repeat):
+                    shutil.rmtree(work / f"evalkit-{c}", ignore_errors=True)  # a fresh run directory each time
+                    with LoopbackServer(a.latency) as server:
+                        env = {**base_env, "OPENAI_BASE_URL": server.url}
+                        one_wall, one_cpu, _ = timed(make_cmd(server.url), env, work)
+                    walls.append(one_wall)
+                    cpus.append(one_cpu)
+                    counts.append(server.requests)
+                wall, cpu = statistics.median(walls), statistics.median(cpus)
+                requests = counts[0] if len(set(counts)) == 1 else "/".join(map(str, counts))
                 note = ""
                 if name.startswith("inspect_ai"):
                     note = "  " + inspect_log_summary(a.inspect, work / f"{name.replace(' ', '-')}-{c}")
@@ -125,7 +141,8 @@ def main() -> None:
                 else:  # it did not make the N requests: its wall time measures something else
                     ratio, vs = f"{'INVALID':>16}", f"{'-':>11}"
                     note += f"  (expected {a.n} requests, no ratio reported)"
-                print(f"{name:<22}{c:>4}{ideal:>9.2f}{wall:>9.2f}{str(requests):>10}{ratio}{vs}{note}", flush=True)
+                print(f"{name:<22}{c:>4}{ideal:>9.2f}{wall:>9.2f}{wall / ideal:>11.2f}{1000 * cpu / a.n:>11.2f}"
+                      f"{str(requests):>10}{ratio}{vs}{note}", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Mapping, Sequence
-
-# scipy.special, not scipy.stats: the same functions at a third of the import time (0.3 s vs 0.7 s)
-from scipy.special import bdtr, ndtri
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> Rate:
 
 def _wilson_bounds(p: float, n: float, confidence: float) -> tuple[float, float]:
     """The Wilson score interval of a share p observed over n (possibly an effective, non-integer n)."""
-    z = float(ndtri(1 - (1 - confidence) / 2))
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z * z / (4 * n * n)) / denom
@@ -82,8 +80,18 @@ class McNemar:
 def mcnemar_exact(b: int, c: int, n: int | None = None) -> McNemar:
     """Exact McNemar: two-sided binomial test of b successes in b + c trials at p = 0.5."""
     # at p = 0.5 the binomial is symmetric: the two-sided p-value is twice the smaller tail
-    p = 1.0 if b + c == 0 else 2.0 * float(bdtr(min(b, c), b + c, 0.5))
+    p = 1.0 if b + c == 0 else 2.0 * _half_binomial_cdf(min(b, c), b + c)
     return McNemar(b, c, n if n is not None else b + c, min(1.0, p))
+
+
+def _half_binomial_cdf(k: int, n: int) -> float:
+    """P(X <= k) for X ~ Binomial(n, 1/2), in exact integer arithmetic with one rounding at the
+    end (no scipy: importing it cost every run 0.3 s of start-up)."""
+    term = total = 1
+    for i in range(k):
+        term = term * (n - i) // (i + 1)
+        total += term
+    return total / (1 << n)
 
 
 def paired(a: dict[str, bool], b: dict[str, bool]) -> McNemar:
