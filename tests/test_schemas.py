@@ -420,3 +420,36 @@ def test_short_with_keep_required(tmp_path):
     suite = load_suite(tmp_path / "s.yaml")
     sent = prepare(suite, list(suite.variants), list(suite.cases))[0].request.tools[0]["function"]
     assert sent == {"name": "f", "parameters": {"type": "object", "properties": {}, "required": ["a"]}}
+
+
+@pytest.mark.parametrize("schema, problem", [
+    ({"type": "object", "properties": {"a": {"type": "integer", "minimum": "5"}}},
+     "properties.a.minimum: '5' is not of type 'number'"),
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "required": "a"},
+     "required: 'a' is not of type 'array'"),
+    ({"type": "object", "properties": {"a": {"type": "string", "pattern": "(["}}},
+     "properties.a.pattern: '([' is not a regular expression"),
+])
+def test_a_schema_that_cannot_check_arguments_is_a_load_error(tmp_path, schema, problem):
+    (tmp_path / "s.yaml").write_text(
+        "name: s\nfunctions:\n  - name: f\n    parameters: " + json.dumps(schema) +
+        "\nvariants: [{name: v, model: gpt-4o}]\ncases: [{id: a, user: hi, expect: refuse}]\n")
+    with pytest.raises(SuiteError) as e:
+        load_suite(tmp_path / "s.yaml")
+    assert f"field 'functions[0].parameters': the schema of 'f' is not valid JSON Schema: {problem}" in str(e.value)
+
+
+def test_unknown_type_names_still_load():
+    from evalkit.suite.schema import schema_problem
+
+    assert schema_problem({"type": "object", "properties": {"a": {"type": "float"}, "b": {"type": ["string", "dict"]}}}) is None
+
+
+def test_deeply_nested_arguments_are_one_line_not_a_crash():
+    params = {"type": "object", "properties": {"t": {"$ref": "#/$defs/node"}},
+              "$defs": {"node": {"type": "object", "properties": {"child": {"$ref": "#/$defs/node"}}}}}
+    value = {}
+    for _ in range(3000):
+        value = {"child": value}
+    reason = arguments_error({"t": value}, None, params)
+    assert reason is None or "\n" not in reason

@@ -11,6 +11,7 @@ from ..jsonl import read_jsonl
 from .expect import ExpectError, expect_from_assistant, forbidden_value, parse_expect
 from .functions import apply_transform, to_tools, tools_from_files
 from .model import AnyOf, Case, CaseSpec, Expectation, Suite, SuiteSpec
+from .schema import schema_problem
 from .plugins import settings_problem
 from .yamlmap import dotted, line_of, load_yaml_with_lines
 
@@ -48,6 +49,10 @@ def _check_functions(tools: tuple[dict, ...], where: str, line: int | None, fiel
         if fn["name"] in seen:
             raise SuiteError(where, f"function '{fn['name']}' is defined twice", line=line, field=f"{field}[{i}]")
         seen.add(fn["name"])
+        problem = schema_problem(params)
+        if problem:
+            raise SuiteError(where, f"the schema of '{fn['name']}' is not valid JSON Schema: {problem}",
+                             line=line, field=f"{field}[{i}].parameters")
 
 
 def _check_expectation(expect: Expectation, tools: tuple[dict, ...], where: str, line: int | None) -> None:

@@ -194,6 +194,10 @@ def schema_error(actual: Mapping[str, Any], parameters: Mapping[str, Any]) -> st
         errors = list(validator_for(parameters).iter_errors(dict(actual)))
     except Unresolvable as e:
         return _one_line(f"the schema cannot be checked: unresolvable reference {e}")
+    except RecursionError:
+        return "arguments nest too deep to check against the schema"
+    except (re.error, TypeError) as e:  # a schema the load-time check let through
+        return _one_line(f"the schema cannot be checked: {e}")
     if not errors:
         return None
     # Missing required arguments first (a clear message), then what JSON Schema finds most relevant.
@@ -213,4 +217,38 @@ def value_schema_error(name: str, value: Any, parameters: Mapping[str, Any]) -> 
                   if e.absolute_path and e.absolute_path[0] == name]
     except Unresolvable as e:
         return _one_line(f"the schema cannot be checked: unresolvable reference {e}")
+    except (RecursionError, re.error, TypeError) as e:
+        return _one_line(f"the schema cannot be checked: {type(e).__name__}: {e}")
     return describe(best_match(errors)) if errors else None
+
+
+_META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+
+
+def schema_problem(parameters: Mapping[str, Any]) -> str | None:
+    """Why a parameters schema cannot be used to check arguments (`minimum: "5"`, `required: a`,
+    a `pattern` that is not a regular expression), or None. Type names JSON Schema does not know
+    are let through: they constrain nothing (see `_lenient_type`)."""
+    for error in _META.iter_errors(parameters):
+        if error.absolute_path and error.absolute_path[-1] == "type" and error.validator == "anyOf":
+            continue
+        where = argument_path(error.absolute_path) or "parameters"
+        return _one_line(f"{where}: {error.message}")
+    for path, pattern in _patterns(parameters, ()):
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            return _one_line(f"{argument_path(path)}: {pattern!r} is not a regular expression ({e})")
+    return None
+
+
+def _patterns(node: Any, path: tuple[Any, ...]) -> Iterable[tuple[tuple[Any, ...], str]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield (*path, key), value
+            else:
+                yield from _patterns(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _patterns(value, (*path, i))
