@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -775,3 +776,23 @@ def test_large_grid_draws_only_the_rows_in_view(tmp_path):
     middle = [int(c[1:]) for c in out["inView"]]
     assert middle and 1300 < middle[0] < 1700 and middle == list(range(middle[0], middle[0] + len(middle)))
     assert out["panel"] in out["ids"] and out["filled"]
+
+
+def test_compiled_templates_are_cached_and_an_unusable_cache_is_ignored(tmp_path, stocks_run):
+    """The second process loads the report template compiled; a cache directory that cannot
+    be created (a file in the way) leaves rendering as it was."""
+    code = ("import sys, time; from evalkit.report import render_report, _ENV; from evalkit.rundir.run import open_run; "
+            "t = time.process_time(); _ENV.get_template('report.html.j2'); dt = time.process_time() - t; "
+            "html = render_report([open_run(sys.argv[1])]); "
+            "print(len(html.split('generated')[0]), file=sys.stderr); print(round(dt, 4))")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    outs = []
+    for cache in (tmp_path / "cache", tmp_path / "cache", blocked / "sub"):
+        env = {**os.environ, "EVALKIT_CACHE_DIR": str(cache)}
+        done = subprocess.run([sys.executable, "-c", code, str(stocks_run)], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outs.append(done.stderr.strip())
+    assert len(set(outs)) == 1  # the same page from a fresh compile, the cache, and no cache
+    assert any(p.name.endswith(".cache") for p in (tmp_path / "cache" / "templates").iterdir())
