@@ -12,7 +12,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemBytecodeCache,
+    PackageLoader,
+    select_autoescape,
+)
 from markupsafe import Markup
 
 from ..analysis.metrics import ALL_PAIRS_UP_TO
