@@ -453,3 +453,17 @@ def test_deeply_nested_arguments_are_one_line_not_a_crash():
         value = {"child": value}
     reason = arguments_error({"t": value}, None, params)
     assert reason is None or "\n" not in reason
+
+
+def test_a_schema_keeps_the_draft_its_dollar_schema_names():
+    draft7 = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": {
+        "point": {"type": "array", "items": [{"type": "number"}, {"type": "string"}]}}}  # a draft-07 tuple
+    from evalkit.suite.schema import schema_problem
+
+    assert schema_problem(draft7) is None
+    assert arguments_error({"point": [1, "a"]}, None, draft7) is None
+    assert arguments_error({"point": ["a", "a"]}, None, draft7) == "point[0]: expected number, got string 'a'"
+    draft4 = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
+              "properties": {"n": {"type": "number", "minimum": 0, "exclusiveMinimum": True}}}
+    assert arguments_error({"n": 0}, None, draft4) == "n: 0 is less than or equal to the minimum of 0"
+    assert arguments_error({"n": 3.0}, None, {**draft4, "properties": {"n": {"type": "integer"}}}) is not None

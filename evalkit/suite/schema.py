@@ -1,8 +1,9 @@
 """Arguments checked against a function's JSON schema: one compiled validator per schema.
 
-Arguments are validated with the `jsonschema` library (Draft 2020-12: `$ref`/`$defs`, `anyOf`,
-`oneOf`, `const`, bounds, patterns, `additionalProperties`, every keyword) against the full
-source schema, with evalkit's contract on top:
+Arguments are validated with the `jsonschema` library (Draft 2020-12, or the draft a schema's
+`$schema` names; `$ref`/`$defs`, `anyOf`, `oneOf`, `const`, bounds, patterns,
+`additionalProperties`, every keyword) against the full source schema, with evalkit's contract
+on top:
 
 - an integer is a number (250 == 250.0), but a float is not an integer and "3" is not 3
   (JSON Schema would take 3.0 as an integer; a model that writes 3.0 for a count is wrong, as
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from typing import Any, Iterable, Mapping
 
 import jsonschema
@@ -99,11 +101,28 @@ def _properties_with_defaults(validator: Any, properties: Any, instance: Any, sc
         yield from validator.descend(instance[name], sub, path=name, schema_path=name)
 
 
-_Validator = jsonschema.validators.extend(
-    Draft202012Validator,
-    validators={"type": _lenient_type, "properties": _properties_with_defaults},
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
-)
+_CONTRACT: dict[type, Any] = {}
+
+
+def _draft(schema: Mapping[str, Any]) -> Any:
+    """The validator class of the draft a schema's `$schema` names (MCP servers publish draft-07,
+    whose tuple `items: [...]` 2020-12 spells `prefixItems`), Draft 2020-12 otherwise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an unknown $schema URI: the default, without a warning
+        return jsonschema.validators.validator_for(schema, default=Draft202012Validator)
+
+
+def _contract(schema: Mapping[str, Any]) -> Any:
+    """That draft's validator with evalkit's contract on top."""
+    base = _draft(schema)
+    cls = _CONTRACT.get(base)
+    if cls is None:
+        cls = _CONTRACT[base] = jsonschema.validators.extend(
+            base, validators={"type": _lenient_type, "properties": _properties_with_defaults},
+            type_checker=base.TYPE_CHECKER.redefine("integer", _strict_integer))
+    return cls
+
+
 _by_id: dict[int, tuple[Mapping[str, Any], Any]] = {}
 _by_text: dict[str, Any] = {}
 
@@ -118,7 +137,7 @@ def validator_for(schema: Mapping[str, Any]) -> Any:
     if validator is None:
         if len(_by_text) > 4096:
             _by_text.clear()
-        validator = _by_text[text] = _Validator(schema)
+        validator = _by_text[text] = _contract(schema)(schema)
     if len(_by_id) > 4096:
         _by_id.clear()
     _by_id[id(schema)] = (schema, validator)  # keeps the schema alive, so its id stays its own
@@ -222,14 +241,12 @@ def value_schema_error(name: str, value: Any, parameters: Mapping[str, Any]) -> 
     return describe(best_match(errors)) if errors else None
 
 
-_META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
-
-
 def schema_problem(parameters: Mapping[str, Any]) -> str | None:
     """Why a parameters schema cannot be used to check arguments (`minimum: "5"`, `required: a`,
     a `pattern` that is not a regular expression), or None. Type names JSON Schema does not know
     are let through: they constrain nothing (see `_lenient_type`)."""
-    for error in _META.iter_errors(parameters):
+    draft = _draft(parameters)
+    for error in draft(draft.META_SCHEMA).iter_errors(parameters):
         if error.absolute_path and error.absolute_path[-1] == "type" and error.validator == "anyOf":
             continue
         where = argument_path(error.absolute_path) or "parameters"
