@@ -107,8 +107,12 @@ def test_same_tokens_as_transformers_on_every_stocks_prompt():
     directory, name = _default_gguf()
     fast, slow = fast_gguf_tokenizer(directory, name), AutoTokenizer.from_pretrained(directory, gguf_file=name)
     assert type(fast) is type(slow) and fast.special_tokens_map == slow.special_tokens_map
+    assert fast.all_special_ids == slow.all_special_ids and len(fast) == len(slow)
+    assert fast.chat_template == slow.chat_template
     suite = load_suite(os.path.join(os.path.dirname(__file__), "..", "suites", "stocks.yaml"))
     for p in prepare(suite, list(suite.variants), list(suite.cases)):
         text = render_prompt(slow, p.request.messages, p.request.tools)
         assert render_prompt(fast, p.request.messages, p.request.tools) == text
-        assert fast(text, add_special_tokens=False)["input_ids"] == slow(text, add_special_tokens=False)["input_ids"]
+        ids = slow(text, add_special_tokens=False)["input_ids"]
+        assert fast(text, add_special_tokens=False)["input_ids"] == ids
+        assert fast.decode(ids, skip_special_tokens=True) == slow.decode(ids, skip_special_tokens=True)
