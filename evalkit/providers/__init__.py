@@ -11,7 +11,14 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..suite.model import VariantSpec
-from ..suite.plugins import BUILTIN, ProviderPlugin, ProviderTraits, plugin, provider_traits, registry
+from ..suite.plugins import (
+    BUILTIN,
+    ProviderPlugin,
+    ProviderTraits,
+    plugin,
+    provider_traits,
+    registry,
+)
 from .base import CAPABILITIES, ChatRequest, Completion, Provider, ToolCall, Usage
 
 

@@ -32,7 +32,14 @@ from ..errors import ConfigError, ProviderError
 from ..suite.functions import to_legacy_functions
 from ..suite.model import VariantSpec
 from ..suite.plugins import OpenAIOptions
-from .base import ChatRequest, Completion, Provider, ToolCall, Usage, credential_fingerprint
+from .base import (
+    ChatRequest,
+    Completion,
+    Provider,
+    ToolCall,
+    Usage,
+    credential_fingerprint,
+)
 from .http_transport import AttemptFailed, DefaultClient, httpx, lean_http_client
 from .ratelimit import RetryBudget
 

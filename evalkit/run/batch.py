@@ -83,8 +83,8 @@ def outcomes_from_files(jobs: list[Job], output: str, errors: str, status: str) 
 
 def _provider(name: str, provider: Provider) -> Provider:
     if not provider.supports_batch:
-        raise ConfigError(f"variant '{name}': --batch needs an openai or azure variant "
-                          "(and a suite without `execute: true`)")
+        raise ConfigError(f"variant '{name}': --batch needs a provider that speaks the Batch API, such as "
+                          "openai or azure (and a suite without `execute: true`)")
     return provider
 
 

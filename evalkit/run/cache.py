@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ConfigError
-from ..providers.base import ChatRequest, Completion, Provider, ToolCall, Usage, credential_fingerprint
+from ..providers.base import ChatRequest, Completion, Provider, ToolCall, Usage
 
 FILENAME = "responses.sqlite"
 SCHEMA = """CREATE TABLE IF NOT EXISTS responses (

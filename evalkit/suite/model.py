@@ -30,6 +30,9 @@ class TransformSpec(_Strict):
 
 
 class VariantSpec(_Strict):
+    """One variant. The keys only some providers read (connection keys, `adapter`, `options`) are
+    checked against the provider's own settings model when the suite loads (suite/plugins.py)."""
+
     name: str = Field(min_length=1)
     provider: str = "openai"
     model: str | None = None

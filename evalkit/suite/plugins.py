@@ -24,7 +24,14 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+)
 
 # Variant keys only some providers read; every other variant key means the same to all of them.
 PROVIDER_KEYS = ("base_url", "api_key_env", "azure_endpoint", "api_version", "adapter", "options")
@@ -184,6 +191,19 @@ def _problem(e: ValidationError, model: type[BaseModel], provider: str) -> Setti
     return SettingsProblem(f"{err['msg']} (got {err.get('input')!r:.60})", loc)
 
 
-__all__ = ["BUILTIN", "LocalOptions", "LocalSettings", "OpenAIOptions", "OpenAISettings", "PROVIDER_KEYS",
-           "PluginSettings", "ProviderPlugin", "ProviderTraits", "SettingsProblem", "plugin", "provider_traits",
-           "registry", "settings_problem"]
+__all__ = [
+    "BUILTIN",
+    "PROVIDER_KEYS",
+    "LocalOptions",
+    "LocalSettings",
+    "OpenAIOptions",
+    "OpenAISettings",
+    "PluginSettings",
+    "ProviderPlugin",
+    "ProviderTraits",
+    "SettingsProblem",
+    "plugin",
+    "provider_traits",
+    "registry",
+    "settings_problem",
+]
