@@ -140,12 +140,13 @@ def test_init_without_tools_file_and_refusing_to_overwrite(tmp_path, cli):
 
 
 @pytest.mark.parametrize("content,needle", [
-    ("{not json", "not JSON"),
-    ('{"x": 1}', 'expected a list of definitions, or an object with a "tools"'),
+    ("{not: json: [", "tools.json:1: invalid"),
+    ('{"x": 1}', "expected a list of tools, or a mapping with a `tools` list"),
     ("[]", "non-empty list"),
-    ('[{"description": "no name"}]', "definition 1: expected a function with a string `name`"),
+    ('[{"description": "no name"}]', "a tool needs a non-empty `name`"),
     ('[{"name": "f"}, {"name": "f"}]', "duplicate function name 'f'"),
-    ('[{"name": "f", "parameters": 3}]', "`parameters` must be a JSON Schema object"),
+    ('[{"name": "f", "parameters": 3}]', "the tool's schema must be a JSON-schema object"),
+    ('{"tools": [{"name": "search", "inputSchema": 3}]}', "the tool's schema must be a JSON-schema object"),
 ])
 def test_init_bad_tools_file_is_one_line(tmp_path, cli, content, needle):
     tools = tmp_path / "tools.json"

@@ -1,9 +1,8 @@
 """`evalkit init [--from TOOLS_FILE]`: write a starter suite that loads and runs as written, from a
-tools file (OpenAI `tools` or legacy `functions` JSON) or from a built-in example function."""
+tools file (OpenAI, legacy functions, MCP or Anthropic) or from a built-in example function."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,10 @@ from ..errors import InputError
 HELP = """\
 Write a starter suite: the function definitions, two variants (the full and the short
 definitions on one model) and one case per function plus one the model should refuse.
-With --from, the definitions come from TOOLS_FILE: a JSON list in the OpenAI `tools` shape
-([{"type": "function", "function": {...}}]) or the legacy `functions` shape ([{"name": ...,
-"parameters": {...}}]), or an object holding such a list under "tools" or "functions".
+With --from, the definitions come from TOOLS_FILE (JSON or YAML), in any shape `functions_from:`
+reads: OpenAI `tools` ([{"type": "function", "function": {...}}]), legacy `functions`
+([{"name": ..., "parameters": {...}}]), an MCP `tools/list` result ({"tools": [{"name": ...,
+"inputSchema": {...}}]}) or Anthropic tools ([{"name": ..., "input_schema": {...}}]).
 Expected argument values are placeholders derived from each schema: edit the questions and
 values, then `evalkit tokens SUITE` and `evalkit run SUITE`. Refuses to overwrite a file
 unless --force. Exit 2 on a file it cannot read."""
@@ -43,39 +43,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def read_tools_file(path: Path) -> tuple[dict[str, Any], ...]:
-    """The definitions in a tools file, in the `tools` shape; one-line errors naming the entry."""
-    from ..suite.functions import to_tools
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(str(path), "file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(str(path), f"cannot read: {e}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(str(path), f"not JSON: {e.msg}", line=e.lineno) from None
-    if isinstance(data, dict):
-        key = next((k for k in ("tools", "functions") if isinstance(data.get(k), list)), None)
-        if key is None:
-            raise InputError(str(path), 'expected a list of definitions, or an object with a "tools" or '
-                             '"functions" list')
-        data = data[key]
-    if not isinstance(data, list) or not data:
+    """The definitions in a tools file (any shape `functions_from:` reads), in the `tools` shape;
+    one-line errors naming the file, line and entry."""
+    from ..suite.functions import read_tool_file
+
+    tools = read_tool_file(path)
+    if not tools:
         raise InputError(str(path), "expected a non-empty list of function definitions")
-    for i, d in enumerate(data):
-        if not isinstance(d, dict):
-            raise InputError(str(path), f"definition {i + 1}: expected an object, got {type(d).__name__}")
-    tools = to_tools(data)
     seen: set[str] = set()
     for i, t in enumerate(tools):
-        fn = t.get("function")
-        where = f"definition {i + 1}"
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
-            raise InputError(str(path), f"{where}: expected a function with a string `name`")
-        if "parameters" in fn and not isinstance(fn["parameters"], dict):
-            raise InputError(str(path), f"{where} ({fn['name']}): `parameters` must be a JSON Schema object")
-        if fn["name"] in seen:
-            raise InputError(str(path), f"{where}: duplicate function name '{fn['name']}'")
-        seen.add(fn["name"])
+        name = t["function"].get("name")
+        if name in seen:
+            raise InputError(str(path), f"definition {i + 1}: duplicate function name '{name}'")
+        seen.add(name)
     return tools
 
 
