@@ -50,13 +50,15 @@ def completion_json(c: Completion) -> str:
     return json.dumps({"content": c.content, "calls": [[t.name, t.arguments, t.id] for t in c.calls],
                        "usage": None if c.usage is None else [c.usage.prompt_tokens, c.usage.completion_tokens,
                                                               c.usage.cached_tokens],
-                       "raw": c.raw, "finish_reason": c.finish_reason}, ensure_ascii=False, default=str)
+                       "raw": c.raw, "finish_reason": c.finish_reason, "model": c.model},
+                      ensure_ascii=False, default=str)
 
 
 def completion_from_json(text: str) -> Completion:
     d = json.loads(text)
     return Completion(d["content"], tuple(ToolCall(*t) for t in d["calls"]),
-                      None if d["usage"] is None else Usage(*d["usage"]), d["raw"], d["finish_reason"])
+                      None if d["usage"] is None else Usage(*d["usage"]), d["raw"], d["finish_reason"],
+                      model=d.get("model"))
 
 
 class ResponseCache:
