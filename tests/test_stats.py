@@ -59,6 +59,13 @@ def test_mcnemar_exact_against_binomial_tail(b, c):
     assert (m.b, m.c) == (b, c)
 
 
+@pytest.mark.parametrize("b,c", [(3000, 3100), (2900, 3300), (4000, 4000), (10, 7000)])
+def test_mcnemar_past_the_exact_range_keeps_its_precision(b, c):
+    """Thousands of discordant cases (large runs) are summed in floats: still the exact tail."""
+    exact = exact_two_sided(b, c)
+    assert mcnemar_exact(b, c).p_value == pytest.approx(exact, rel=1e-9, abs=1e-300)
+
+
 def test_mcnemar_known_values():
     assert mcnemar_exact(10, 2).p_value == pytest.approx(158 / 4096)
     assert mcnemar_exact(0, 6).p_value == pytest.approx(2 / 64)

@@ -84,14 +84,28 @@ def mcnemar_exact(b: int, c: int, n: int | None = None) -> McNemar:
     return McNemar(b, c, n if n is not None else b + c, min(1.0, p))
 
 
+EXACT_UP_TO = 5000  # discordant pairs summed in exact integers; more in floats (integers grow with n^2)
+
+
 def _half_binomial_cdf(k: int, n: int) -> float:
-    """P(X <= k) for X ~ Binomial(n, 1/2), in exact integer arithmetic with one rounding at the
-    end (no scipy: importing it cost every run 0.3 s of start-up)."""
-    term = total = 1
-    for i in range(k):
-        term = term * (n - i) // (i + 1)
-        total += term
-    return total / (1 << n)
+    """P(X <= k) for X ~ Binomial(n, 1/2), k <= n / 2 (no scipy: importing it cost every run
+    0.3 s of start-up). Up to EXACT_UP_TO trials in exact integer arithmetic with one rounding at
+    the end; past it the terms are summed from the largest, C(n, k) / 2^n through lgamma, down
+    until they stop counting (relative error ~1e-9 at a million trials)."""
+    if n <= EXACT_UP_TO:
+        term = total = 1
+        for i in range(k):
+            term = term * (n - i) // (i + 1)
+            total += term
+        return total / (1 << n)
+    top = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2)
+    ratio = total = 1.0
+    for i in range(k, 0, -1):
+        ratio *= i / (n - i + 1)
+        total += ratio
+        if ratio < 1e-17 * total:
+            break
+    return math.exp(top) * total
 
 
 def paired(a: dict[str, bool], b: dict[str, bool]) -> McNemar:
