@@ -796,3 +796,22 @@ def test_compiled_templates_are_cached_and_an_unusable_cache_is_ignored(tmp_path
         outs.append(done.stderr.strip())
     assert len(set(outs)) == 1  # the same page from a fresh compile, the cache, and no cache
     assert any(p.name.endswith(".cache") for p in (tmp_path / "cache" / "templates").iterdir())
+
+
+@pytest.mark.parametrize("n_variants,pairs", [(12, 66), (13, 12)])
+def test_pairwise_work_is_bounded_past_twelve_variants(tmp_path, n_variants, pairs):
+    """Up to 12 variants every pair is tested; past that each against the first, in summary.json
+    and in the report's matrix (one column), which says so."""
+    names = [f"v{i:02d}" for i in range(n_variants)]
+    records = [record(f"c{k}", v, "correct" if (k + j) % 4 else "wrong_arguments")
+               for k in range(8) for j, v in enumerate(names)]
+    run = write_run(tmp_path / "many", records, {v: {} for v in names}, {"abc": []})
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(summary["pairs"]) == pairs
+    report = parse(render_report([open_run(run)]))
+    assert len(report.pairs) == 2 * pairs if n_variants <= 12 else len(report.pairs) == pairs
+    if n_variants > 12:
+        assert {p["a"] for p in summary["pairs"]} == {"v00"}
+        assert all(c["title"].split(" right and ")[1].startswith("v00 wrong") for c in report.pairs)
+    html = render_report([open_run(run)])
+    assert ("each is tested against the first, v00" in html) == (n_variants > 12)
