@@ -1,5 +1,5 @@
 """`evalkit data check`: the format checks of OpenAI's chat fine-tuning data-preparation recipe,
-plus the seed's advice: at least 100 examples, should-refuse examples present, no duplicates, no
+plus the advice of fine-tuning guides: at least 100 examples, should-refuse examples present, no duplicates, no
 test case in the training data, and the same function definitions in training as at inference.
 
 Each check is a small function returning `Problem`s; `check_examples` runs them all. Pure: parsed
@@ -24,7 +24,7 @@ LINE_KEYS = {"messages", "tools", "functions", "parallel_tool_calls"}
 MESSAGE_KEYS = {"role", "content", "name", "function_call", "tool_calls", "tool_call_id", "weight", "refusal"}
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 MIN_EXAMPLES = 10  # OpenAI rejects smaller files
-ADVISED_EXAMPLES = 100  # the seed's advice
+ADVISED_EXAMPLES = 100  # fewer examples rarely teach a call format reliably
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def example_problems(ex: Example, schemas: Mapping[str, Mapping[str, Any]] | Non
 
 
 def should_refuse(example: Mapping[str, Any]) -> bool:
-    """The last assistant message answers in text, without any call (the seed's clarification)."""
+    """The last assistant message answers in text, without any call (a clarifying question)."""
     last = [m for m in example["messages"] if isinstance(m, Mapping) and m.get("role") == "assistant"][-1]
     return not calls_of(last)
 

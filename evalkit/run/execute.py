@@ -1,5 +1,5 @@
 """End-to-end mode (`execute: true`): run the model's calls with the suite's Python tools, send the
-results back as tool messages and let the model give its final answer, as the seed's app does.
+results back as tool messages and let the model give its final answer, as a function-calling app does in production.
 
 `ExecutingProvider` wraps any provider, so the runner is unchanged: the completion it returns has
 the first step's calls (what the expectation judges) and the whole trajectory in `raw`:

@@ -43,7 +43,7 @@ from ..scoring import score
 from ..suite.model import Suite, VariantSpec
 from .cache import ResponseCache, cacheable, endpoint_of, request_key
 from .dispatch import Job, Lane, Outcome, dispatch
-from .execute import executing_providers  # issue H: end-to-end mode
+from .execute import executing_providers
 from .prepare import Prepared, prepare
 from .progress import Progress
 from .resume import (
@@ -280,7 +280,7 @@ def _run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     prepared = prepare(suite, variants, cases)
     base_dir = Path(suite.path).parent
     providers = {v.name: create_provider(v, base_dir) for v in variants}  # config errors before any request
-    providers = executing_providers(suite, providers)  # issue H: `execute: true` runs the tools
+    providers = executing_providers(suite, providers)  # `execute: true` runs the tools
     run_dir = options.out
     identity = run_identity_of(suite, variants, prepared)
     if options.resume:

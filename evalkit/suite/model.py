@@ -1,4 +1,4 @@
-"""The suite format (BRIEF §3) as pydantic models, and the resolved case types the pipeline uses.
+"""The suite format (README "The suite format") as pydantic models, and the resolved case types the pipeline uses.
 
 `SuiteSpec` mirrors the YAML exactly (unknown keys are errors). `Case` and `Expectation` are what
 the runner and the scorer consume: every case, whether written inline or read from `cases_from`,
