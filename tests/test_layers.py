@@ -54,3 +54,14 @@ def test_help_constants_match_the_library():
     assert export.FORMATS == tidy.FORMATS
     assert importer.CATEGORIES == bfcl.CATEGORIES
     assert cache.FILENAME == response_cache.FILENAME
+
+
+def test_no_process_notes_in_code():
+    """Comments say why; which issue or planning document asked for a line is git history."""
+    import re
+
+    pattern = re.compile(r"#\s*issue [A-Z]\b|\bBRIEF\b|BRIEF §|the seed's")
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in (ROOT / "evalkit").rglob("*")
+             if p.suffix in {".py", ".j2", ".js", ".yaml", ".css"}
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert not found, found
