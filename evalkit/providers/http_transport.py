@@ -16,6 +16,7 @@ budget for every kind of failure (timeouts and refused connections too, not only
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections import defaultdict
 from typing import Any
@@ -93,25 +94,30 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """One default TLS context per process, built at the first https connection: loading the CA
+    store takes ~70 ms, which a run of thousands of variants (a transport each) paid per variant."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class LeanTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 with keep-alive; one pool of idle connections per (scheme, host, port)."""
 
     def __init__(self, verify: ssl.SSLContext | bool = True, max_idle: int = 256):
         self._idle: dict[tuple[str, str, int], list[_Connection]] = defaultdict(list)
         self._max_idle = max_idle
-        self._ssl: ssl.SSLContext | None = None
-        if isinstance(verify, ssl.SSLContext):
-            self._ssl = verify
-        elif verify:
-            self._ssl = ssl.create_default_context()
-        else:
-            self._ssl = ssl.create_default_context()
-            self._ssl.check_hostname = False
-            self._ssl.verify_mode = ssl.CERT_NONE
+        self._verify = verify
 
     async def _connect(self, origin: tuple[str, str, int], timeout: float | None) -> _Connection:
         scheme, host, port = origin
-        tls = self._ssl if scheme == "https" else None
+        tls = None
+        if scheme == "https":
+            tls = self._verify if isinstance(self._verify, ssl.SSLContext) else _tls_context(bool(self._verify))
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(host, port, ssl=tls, limit=MAX_HEADER_BYTES,

@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from .. import secrets
 from ..errors import ProviderError
@@ -93,14 +93,27 @@ def _one_line(text: str) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+# Variants past the first start only while the workers of the variants in progress stay within
+# this many per unit of run concurrency: each open variant may hold a connection per worker until
+# it finishes, so ten thousand variants must not all be open at once (one socket each, EMFILE).
+OPEN_WORKERS_PER_SLOT = 4
+
+
 async def dispatch(jobs: list[Job], lanes: dict[str, Lane], concurrency: int,
-                   on_done: Callable[[Outcome], None]) -> None:
+                   on_done: Callable[[Outcome], None],
+                   on_variant_done: Callable[[str], Awaitable[None]] | None = None) -> None:
     """Run every job once. Each variant gets its own workers (its `concurrency`, else the run's);
-    a run-wide semaphore keeps the total in flight at `concurrency`."""
+    a run-wide semaphore keeps the total in flight at `concurrency`. Variants start in order while
+    the workers of those in progress number at most OPEN_WORKERS_PER_SLOT x `concurrency` (the
+    first always starts); `on_variant_done(name)` is awaited once a variant's last outcome has
+    been handed to `on_done`, before the next variant waiting for room starts."""
     gate = asyncio.Semaphore(concurrency)
     by_variant: dict[str, list[Job]] = {}
     for job in jobs:
         by_variant.setdefault(job.prepared.variant.name, []).append(job)
+    budget = OPEN_WORKERS_PER_SLOT * concurrency
+    room = asyncio.Event()  # set whenever a variant finishes; only the loop below waits on it
+    open_workers = 0
 
     async def worker(lane: Lane, queue) -> None:  # noqa: ANN001 - a shared iterator
         for job in queue:
@@ -108,9 +121,23 @@ async def dispatch(jobs: list[Job], lanes: dict[str, Lane], concurrency: int,
                 outcome = await call(lane, job)
             on_done(outcome)
 
-    workers = []
-    for name, vjobs in by_variant.items():
-        lane = lanes[name]
-        queue = iter(vjobs)
-        workers += [worker(lane, queue) for _ in range(min(lane.concurrency, concurrency, len(vjobs)))]
-    await asyncio.gather(*workers)
+    async def run_variant(name: str, lane: Lane, vjobs: list[Job], n: int) -> None:
+        nonlocal open_workers
+        try:
+            queue = iter(vjobs)
+            await asyncio.gather(*(worker(lane, queue) for _ in range(n)))
+            if on_variant_done is not None:
+                await on_variant_done(name)
+        finally:
+            open_workers -= n
+            room.set()
+
+    async with asyncio.TaskGroup() as group:
+        for name, vjobs in by_variant.items():
+            lane = lanes[name]
+            n = min(lane.concurrency, concurrency, len(vjobs))
+            while open_workers and open_workers + n > budget:
+                room.clear()
+                await room.wait()
+            open_workers += n
+            group.create_task(run_variant(name, lane, vjobs, n))

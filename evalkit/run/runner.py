@@ -25,7 +25,7 @@ from ..analysis.cost import cost_snapshot
 from ..analysis.metrics import summarise
 from ..analysis.tokens import request_counter
 from ..errors import ConfigError, IncompleteRun, SuiteError
-from ..providers import create_provider
+from ..providers import PluginProvider, create_provider
 from ..providers.base import ChatRequest, Completion, Provider
 from ..providers.ratelimit import RateLimiter
 from ..rundir.results import (
@@ -43,7 +43,7 @@ from ..scoring import score
 from ..suite.model import Suite, VariantSpec
 from .cache import ResponseCache, cacheable, endpoint_of, request_key
 from .dispatch import Job, Lane, Outcome, dispatch
-from .execute import executing_providers
+from .execute import ExecutingProvider, executing_providers
 from .prepare import Prepared, prepare
 from .progress import Progress
 from .resume import (
@@ -289,7 +289,8 @@ def _run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     else:
         _start_run_dir(run_dir, suite, variants, cases, prepared, options, identity)
     done = completed(results_path(run_dir)) if options.resume else set()
-    endpoints = {v.name: endpoint_of(providers[v.name], v, tools_fingerprint(identity)) for v in variants}
+    fingerprint = tools_fingerprint(identity)  # once: it reads every variant's entry
+    endpoints = {v.name: endpoint_of(providers[v.name], v, fingerprint) for v in variants}
     planned_jobs = plan_jobs(suite, prepared, options, endpoints)
     planned = Counter(j.prepared.variant.name for j in planned_jobs)
     jobs = [j for j in planned_jobs if j.key not in done]
@@ -299,7 +300,7 @@ def _run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     writer = ResultsWriter(results_path(run_dir))
     recorder = Recorder(suite, writer, counters, cache, progress, batch=options.batch)
     concurrency = options.concurrency or suite.spec.concurrency or DEFAULT_CONCURRENCY
-    sent = 0
+    sent, handed_off = 0, False
     t_requests = time.perf_counter()
     try:
         hits = cache.get_many(j.cache_key for j in jobs if j.cache_key) if cache else {}
@@ -310,6 +311,7 @@ def _run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
         recorder.flush()
         to_send = [j for j in jobs if j.cache_key not in hits]
         sent = len(to_send)
+        handed_off = bool(to_send)  # both senders close the providers they were given
         if to_send and options.batch:
             from .batch import run_batches  # only --batch needs it
             run_batches(to_send, providers, recorder, run_dir, {v.name: v for v in variants},
@@ -327,6 +329,8 @@ def _run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
             pass  # interrupted anyway; what is recorded is counted below
         raise RunInterrupted(run_dir, len(done) + recorder.written, len(done) + len(jobs)) from None
     finally:
+        if not handed_off:  # nothing was sent (all replayed or resumed): still release each provider
+            asyncio.run(Closer(providers, set()).close_all())
         try:
             writer.close()
         except OSError:
@@ -344,14 +348,59 @@ def _run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
     return outcome
 
 
+def _underlying(provider: Any) -> Any:
+    """The object a wrapper (the tool loop, a plugin's adapter) closes in its `aclose`: two
+    variants whose wrappers share it share connections."""
+    while isinstance(provider, (ExecutingProvider, PluginProvider)):
+        provider = provider.inner
+    return provider
+
+
+class Closer:
+    """Closes each provider as soon as every variant that uses it has finished sending, so a run of
+    many variants holds the connections of the variants in progress only. A provider object shared
+    by several variants (a plugin returning one client for all) closes after the last of them;
+    whatever is still open when the run ends closes then. A failing `aclose` is not the run's
+    failure: its results are recorded already."""
+
+    def __init__(self, providers: dict[str, Provider], sending: set[str]):
+        self.providers = providers
+        self.users: dict[int, set[str]] = {}
+        for name, provider in providers.items():
+            self.users.setdefault(id(_underlying(provider)), set()).add(name)
+        # variants with nothing to send (all cached or resumed) never hold a connection
+        self.waiting = {key: names & sending for key, names in self.users.items()}
+        self.closed: set[int] = set()
+
+    async def variant_done(self, name: str) -> None:
+        key = id(_underlying(self.providers[name]))
+        self.waiting[key].discard(name)
+        if not self.waiting[key]:
+            await self._close(key, self.providers[name])
+
+    async def close_all(self) -> None:
+        for provider in self.providers.values():
+            await self._close(id(_underlying(provider)), provider)
+
+    async def _close(self, key: int, provider: Provider) -> None:
+        if key in self.closed:
+            return
+        self.closed.add(key)
+        try:
+            await provider.aclose()
+        except Exception:  # noqa: BLE001, S110 - closing is best effort once the results are in
+            pass
+
+
 async def _send(jobs: list[Job], variants: list[VariantSpec], providers: dict[str, Provider], recorder: Recorder,
                 concurrency: int) -> None:
     lanes = {v.name: Lane(providers[v.name], v.concurrency or concurrency,
                           RateLimiter(v.requests_per_minute, v.tokens_per_minute),
                           None if providers[v.name].handles_timeout else v.timeout)
              for v in variants}
+    closer = Closer(providers, {j.prepared.variant.name for j in jobs})
     flusher = asyncio.create_task(recorder.flush_every(FLUSH_INTERVAL))
-    work = asyncio.create_task(dispatch(jobs, lanes, concurrency, recorder.add))
+    work = asyncio.create_task(dispatch(jobs, lanes, concurrency, recorder.add, closer.variant_done))
     try:
         await asyncio.wait({flusher, work}, return_when=asyncio.FIRST_COMPLETED)
         if flusher.done():  # the recorder failed: stop sending, report it
@@ -366,8 +415,7 @@ async def _send(jobs: list[Job], variants: list[VariantSpec], providers: dict[st
         try:
             recorder.flush()
         finally:
-            for provider in providers.values():
-                await provider.aclose()
+            await closer.close_all()
 
 
 def error_share(summary: dict[str, Any]) -> tuple[int, int]:
