@@ -152,6 +152,65 @@ def summarise(records: list[Mapping[str, Any]], variant_info: Mapping[str, Mappi
     return {"variants": variants, "pairs": pairwise({n: groups[n] for n in names})}
 
 
+# What the summary reads of a result: the record's other fields (messages, raw responses, calls)
+# are most of its size and are dropped when a run is summarised from its results file.
+SUMMARY_FIELDS = ("case_id", "variant", "repeat", "verdict", "should_call", "name_correct", "usage", "tokens",
+                  "latency_s")
+
+
+_ABSENT = object()  # a field the record does not have (unlike one it holds as null)
+
+
+class SummaryRecord:
+    """A result reduced to SUMMARY_FIELDS, read like its record (`r[key]`, `r.get(key)`); asking
+    for any other field is a KeyError, so a metric reading more fails loudly instead of summarising
+    a None. Strings and small dicts repeated across results are shared."""
+
+    __slots__ = SUMMARY_FIELDS
+
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(self, key, _ABSENT) if key in SUMMARY_FIELDS else _ABSENT
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in SUMMARY_FIELDS:
+            raise KeyError(key)
+        value = getattr(self, key)
+        return default if value is _ABSENT else value
+
+
+class SummaryRecords:
+    """Results reduced for summarising, one at a time (`add`), then `summarise()`: equal to
+    `summarise` over the full records, holding about a tenth of a result each."""
+
+    def __init__(self) -> None:
+        self.records: list[SummaryRecord] = []
+        self._shared: dict[Any, Any] = {}
+
+    def _share(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._shared.setdefault(value, value)
+        if isinstance(value, dict) and all(isinstance(v, (int, float, str, type(None))) for v in value.values()):
+            key = ("dict", *sorted(((k, type(v).__name__, v) for k, v in value.items()), key=lambda t: t[0]))
+            return self._shared.setdefault(key, value)
+        return value
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        slim = SummaryRecord()
+        for name in SUMMARY_FIELDS:
+            setattr(slim, name, self._share(record.get(name, _ABSENT)))
+        self.records.append(slim)
+
+    def keys(self) -> Iterable[tuple[str, str, int]]:
+        return ((r["variant"], r["case_id"], r.get("repeat", 0)) for r in self.records)
+
+    def summarise(self, variant_info: Mapping[str, Mapping[str, Any]] | None = None,
+                  order: list[str] | None = None) -> dict[str, Any]:
+        return summarise(self.records, variant_info, order)
+
+
 def run_summary(run: Run) -> dict[str, Any]:
     """The run's summary.json, or (a run killed before it wrote one) its summary from results."""
     if run.summary is not None:

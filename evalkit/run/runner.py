@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from .. import secrets
 from ..analysis.cost import cost_snapshot
-from ..analysis.metrics import summarise
+from ..analysis.metrics import SummaryRecords
 from ..analysis.tokens import request_counter
 from ..errors import ConfigError, IncompleteRun, SuiteError
 from ..providers import PluginProvider, create_provider
@@ -34,6 +34,7 @@ from ..rundir.results import (
     Result,
     ResultsWriter,
     expectation_json,
+    iter_results,
     read_results,
     write_json,
 )
@@ -82,9 +83,16 @@ class RunOptions:
 class RunOutcome:
     run_dir: Path
     summary: dict[str, Any]
-    results: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0  # requests sent by this invocation (cache hits and resumed results excluded)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: prepare, requests, finish
+    _results: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """Every result record of the run directory, read from results.jsonl on first use."""
+        if self._results is None:
+            self._results = read_results(self.run_dir)
+        return self._results
 
 
 def functions_sha(tools: tuple[dict, ...]) -> str:
@@ -340,6 +348,8 @@ def _run_suite(suite: Suite, options: RunOptions) -> RunOutcome:
         if progress:
             progress.close()
     t_finish = time.perf_counter()
+    # the requests, jobs and their memos are done with: summarising a large run needs the room
+    del prepared, planned_jobs, jobs, to_send, hits, recorder, counters, providers, endpoints
     outcome = finish_run(run_dir, [v.name for v in variants], {v.name: variant_info(v, options.batch) for v in variants},
                          planned=dict(planned))
     outcome.requests = sent
@@ -426,21 +436,26 @@ def error_share(summary: dict[str, Any]) -> tuple[int, int]:
 
 def finish_run(run_dir: Path, order: list[str], info: dict[str, dict[str, Any]],
                planned: dict[str, int] | None = None) -> RunOutcome:
-    """results.jsonl -> summary.json (also used to re-summarise a run). The report is rendered by
+    """results.jsonl -> summary.json (also used to re-summarise a run), in one pass over the file
+    that keeps only what the summary reads of each result (analysis.metrics.SummaryRecords); the
+    outcome's `results` are read when first asked for (the report). The report is rendered by
     the caller (`evalkit.report.write_report`), which keeps jinja2 off the run's import path.
     With `planned` (results planned per variant), the summary states `planned` and `recorded`
     (distinct keys held) at the top level and per variant."""
-    records = read_results(run_dir)
-    summary = summarise(records, info, order)
+    slim = SummaryRecords()
+    for record in iter_results(run_dir):
+        slim.add(record)
+    summary = slim.summarise(info, order)
     if planned is not None:
-        keys = {(r["variant"], r["case_id"], r.get("repeat", 0)) for r in records}
+        keys = set(slim.keys())
         recorded = Counter(variant for variant, _, _ in keys)
+        del keys
         for name, metrics in summary.get("variants", {}).items():
             metrics["planned"], metrics["recorded"] = planned.get(name, 0), recorded.get(name, 0)
         summary["planned"] = sum(planned.values())
         summary["recorded"] = sum(recorded[name] for name in planned)
     write_json(run_dir / SUMMARY, summary)
-    return RunOutcome(run_dir, summary, records)
+    return RunOutcome(run_dir, summary)
 
 
 def incomplete(summary: dict[str, Any]) -> tuple[int, int] | None:

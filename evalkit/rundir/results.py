@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .. import jsontext, secrets
 from ..errors import InputError
@@ -94,24 +94,32 @@ class ResultsWriter:
 
 def read_results(run_dir: Path) -> list[dict[str, Any]]:
     """Load results.jsonl; a torn last line (killed mid-write) is skipped, other bad lines are errors."""
+    return list(iter_results(run_dir))
+
+
+def iter_results(run_dir: Path) -> Iterator[dict[str, Any]]:
+    """results.jsonl one checked record at a time (what `read_results` lists), so a reader that
+    only aggregates never holds the whole file or every record."""
     path = Path(run_dir) / RESULTS
     if not path.is_file():
         raise InputError(str(path), "no results.jsonl here: is this an evalkit run directory?")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    out = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == len(lines):
-                break  # torn final write of a killed run
-            raise InputError(str(path), f"corrupt result line ({e.msg})", line=i) from None
-        if not isinstance(rec, dict) or not {"case_id", "variant", "verdict"} <= rec.keys():
-            raise InputError(str(path), "result line lacks case_id/variant/verdict", line=i)
-        out.append(check_record(rec, path, i))
-    return out
+    with path.open(encoding="utf-8") as f:
+        lines = enumerate(f, 1)
+        pending = next(lines, None)
+        while pending is not None:
+            i, line = pending
+            pending = next(lines, None)
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                if pending is None:
+                    break  # torn final write of a killed run
+                raise InputError(str(path), f"corrupt result line ({e.msg})", line=i) from None
+            if not isinstance(rec, dict) or not {"case_id", "variant", "verdict"} <= rec.keys():
+                raise InputError(str(path), "result line lacks case_id/variant/verdict", line=i)
+            yield check_record(rec, path, i)
 
 
 # Fields every reader relies on, with the JSON types `Result` writes them as (None allowed where listed).
