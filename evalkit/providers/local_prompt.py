@@ -13,13 +13,13 @@ documented block to the system message (a system message is created when the req
     <tools>
     {"name": "get_current_stock_price", "parameters": {"type": "object", "properties": {}}}
     </tools>
+    To answer without calling a function, reply with:
+    <reply>
+    <your message>
     To call functions, reply with one block per call:
     <tool_call>
     {"name": <function-name>, "arguments": <arguments-json-object>}
     </tool_call>
-    To answer without calling a function, reply with:
-    <reply>
-    <your message>
 
 Each line inside ``<tools>`` is the tool's ``function`` object exactly as the variant sends it
 (``json.dumps`` with default separators), so full and short definitions differ in the prompt exactly
@@ -42,9 +42,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 TOOLS_HEADER = "# Tools\nFunctions you may call, one JSON signature a line:\n<tools>\n"
 REPLY_TAG = "<reply>"
-TOOLS_FOOTER = ("\n</tools>\nTo call functions, reply with one block per call:\n<tool_call>\n"
-                '{"name": <function-name>, "arguments": <arguments-json-object>}\n</tool_call>\n'
-                "To answer without calling a function, reply with:\n" + REPLY_TAG + "\n<your message>")
+TOOLS_FOOTER = ("\n</tools>\nTo answer without calling a function, reply with:\n" + REPLY_TAG
+                + "\n<your message>\nTo call functions, reply with one block per call:\n<tool_call>\n"
+                '{"name": <function-name>, "arguments": <arguments-json-object>}\n</tool_call>')
 
 
 def template_supports_tools(tokenizer: Any) -> bool:

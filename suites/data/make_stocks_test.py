@@ -67,7 +67,7 @@ CASES = [
 # Companies that also appear (with other phrasings) in stocks_train.jsonl; their cases get the tag
 # `seen`, the other real-company cases `unseen`, so accuracy can be read on both.
 SEEN = {"MSFT", "AAPL", "AMZN", "TSLA", "NVDA", "KO", "JPM", "DIS", "PFE", "MCD", "PEP", "AMD",
-        "GOOGL", "NFLX", "WMT", "INTC", "NKE", "BA", "COST", "JNJ"}
+        "GOOGL", "NFLX", "WMT", "INTC", "NKE", "BA", "COST", "JNJ", "META", "IBM", "XOM", "SBUX"}
 
 CLARIFY = ("I couldn't find an exact ticker symbol for that company. Could you confirm the company's "
            "exact name or its ticker symbol?")
