@@ -736,24 +736,36 @@ def test_comparison_screenshot_at_1280(stocks_run, tmp_path):
 
 
 VIRTUAL_DRIVER = """<script>
+// Runs after the page's own scripts; polls (in Chromium's virtual time) instead of trusting one
+// fixed delay, so a loaded machine cannot make the window look empty.
+window.addEventListener("load", function () {
 var box = document.getElementById("grid-scroll");
 var out = {top: document.querySelectorAll("#grid tbody tr").length};
 box.scrollTop = box.scrollHeight / 2;
 box.dispatchEvent(new Event("scroll"));
-setTimeout(function () {
+var tries = 0;
+function visible() {
   var trs = document.querySelectorAll("#grid tbody tr");
-  out.mid = trs.length;
-  out.ids = Array.prototype.map.call(trs, function (tr) { return tr.querySelector("td.cid").textContent; });
   var seen = box.getBoundingClientRect(), inView = [];
   trs.forEach(function (tr) { var r = tr.getBoundingClientRect(); if (r.top >= seen.top && r.bottom <= seen.bottom) inView.push(tr.querySelector("td.cid").textContent); });
-  out.inView = inView;
+  return {trs: trs, inView: inView};
+}
+function measure() {
+  var v = visible();
+  if (!v.inView.length && ++tries < 40) { setTimeout(measure, 100); return; }
+  var trs = v.trs;
+  out.mid = trs.length;
+  out.ids = Array.prototype.map.call(trs, function (tr) { return tr.querySelector("td.cid").textContent; });
+  out.inView = v.inView;
   trs[Math.floor(trs.length / 2)].querySelector("td.cell").click();
   out.panel = document.querySelector("#detail h3").textContent;
   setTimeout(function () {
     out.filled = document.getElementById("detail").textContent.indexOf("Arguments: expected vs got") >= 0;
     document.body.setAttribute("data-driver", JSON.stringify(out));
   }, 500);
-}, 100);
+}
+setTimeout(measure, 100);
+});
 </script></body>"""
 
 
@@ -769,7 +781,7 @@ def test_large_grid_draws_only_the_rows_in_view(tmp_path):
     write_json(run / "run.json", {"suite": "big", "cases": ids})
     page = tmp_path / "big.html"
     page.write_text(render_report([open_run(run)]).replace("</body>", VIRTUAL_DRIVER))
-    dom = chromium(page.as_uri(), "--dump-dom", "--window-size=1280,900", "--virtual-time-budget=5000")
+    dom = chromium(page.as_uri(), "--dump-dom", "--window-size=1280,900", "--virtual-time-budget=10000")
     assert console_lines(dom) == []
     out = driver_result(dom.stdout)
     assert 0 < out["top"] < 100 and 0 < out["mid"] < 100  # a window, not 3,000 rows
