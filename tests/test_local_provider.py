@@ -81,6 +81,51 @@ def test_concurrent_requests_are_micro_batched(monkeypatch):
     assert provider.handles_timeout
 
 
+def test_aclose_stops_the_batch_in_flight(monkeypatch):
+    """Ctrl-C / SIGTERM close the provider while a batch generates: the generating thread must see
+    the cancel at its next token, not keep the process alive until the batch would have ended."""
+    import threading
+    import time
+
+    seen: dict[str, object] = {}
+
+    def slow_generate(model, tokenizer, prompts, cap, cancel=None, **kw):
+        seen["cancel"] = cancel
+        started = time.monotonic()
+        while not (cancel is not None and cancel.is_set()) and time.monotonic() - started < 10:
+            time.sleep(0.01)  # a token at a time, as generate() checks its stopping criteria
+        seen["stopped_after"] = time.monotonic() - started
+        return [local.Generation("", 1, 1, "length") for _ in prompts]
+
+    monkeypatch.setattr(local, "generate_batch", slow_generate)
+    provider = local.LocalProvider(local.ModelSource("/nowhere", None, "stub"), None, {})
+    provider._model, provider._tokenizer = object(), StubTokenizer()
+
+    async def go():
+        task = asyncio.create_task(provider.complete(request("MSFT")))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await provider.aclose()
+
+    asyncio.run(go())  # returns only once the worker thread has finished
+    assert isinstance(seen["cancel"], threading.Event) and seen["cancel"].is_set()
+    assert seen["stopped_after"] < 5
+
+
+@pytest.mark.skipif(not HAS_LOCAL, reason="needs the local extra")
+def test_cancel_criteria_stops_every_row():
+    import threading
+
+    import torch
+
+    cancel = threading.Event()
+    criteria = local._make_cancel_criteria(cancel)
+    ids = torch.zeros((3, 5), dtype=torch.long)
+    assert criteria(ids, None).tolist() == [False, False, False]
+    cancel.set()
+    assert criteria(ids, None).tolist() == [True, True, True]
+
+
 def test_unknown_option_and_bad_values(monkeypatch):
     with pytest.raises(ConfigError, match="unknown local provider option"):
         local.LocalProvider(local.ModelSource("/x"), None, {"batchsize": 4}, name="v")

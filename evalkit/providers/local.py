@@ -292,6 +292,20 @@ def _make_stop_criteria(tokenizer: Any, prompt_len: int) -> Any:
     return StopAfter()
 
 
+def _make_cancel_criteria(cancel: threading.Event) -> Any:
+    """Stop every row at the next token once `cancel` is set: a run stopped by Ctrl-C or SIGTERM
+    must not wait for a batch nobody will read (the generating thread would keep the process up)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool,
+                              device=input_ids.device)
+
+    return Cancelled()
+
+
 def stop_token_ids(tokenizer: Any) -> list[int]:
     return sorted({i for i in (tokenizer.eos_token_id,
                                tokenizer.convert_tokens_to_ids("<|im_end|>"),
@@ -342,9 +356,15 @@ def _prefix_cache(model: Any, prefix: list[int]) -> Any:
     return copy.deepcopy(cache)
 
 
+def _with_cancel(stopping: Any, cancel: threading.Event | None) -> Any:
+    if cancel is not None:
+        stopping.append(_make_cancel_criteria(cancel))
+    return stopping
+
+
 def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
                    *, share_prefix: bool = True, grammars: list[Any] | None = None,
-                   guide: Any = None) -> list[Generation]:
+                   guide: Any = None, cancel: threading.Event | None = None) -> list[Generation]:
     """Greedy batched generation; returns one `Generation` per prompt.
 
     Prompts of one variant share a long start (system message + tool definitions). That shared
@@ -383,8 +403,9 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_token
             input_ids=input_ids, attention_mask=torch.tensor(masks), max_new_tokens=max_new_tokens,
             do_sample=False, temperature=None, top_p=None, top_k=None, eos_token_id=eos_ids,
             pad_token_id=pad,
-            stopping_criteria=(stopping if guide is not None and grammars
-                               else StoppingCriteriaList([_make_stop_criteria(tokenizer, prompt_len)])),
+            stopping_criteria=_with_cancel(
+                stopping if guide is not None and grammars
+                else StoppingCriteriaList([_make_stop_criteria(tokenizer, prompt_len)]), cancel),
             **kwargs)
     results = []
     for row, seq in zip(out[:, prompt_len:].tolist(), ids):
@@ -436,6 +457,7 @@ class LocalProvider(Provider):
         self._guide: Any = None
         self._load_lock: asyncio.Lock | None = None
         self._pending: list[_Pending] = []
+        self._cancel = threading.Event()  # set by aclose(): the batch in flight stops at its next token
         self._worker: asyncio.Task[None] | None = None
         if self.options["threads"]:
             import torch
@@ -528,7 +550,7 @@ class LocalProvider(Provider):
                 grammars = [self._guide.compiled(p.tools) for p in batch] if self._guide else None
                 gens = await asyncio.to_thread(generate_batch, self._model, self._tokenizer,
                                                [p.prompt for p in batch], cap, grammars=grammars,
-                                               guide=self._guide)
+                                               guide=self._guide, cancel=self._cancel)
             except Exception as exc:  # noqa: BLE001 - every waiter gets the failure
                 for p in batch:
                     if not p.future.done():
@@ -567,6 +589,7 @@ class LocalProvider(Provider):
         return f"{name} + {pathlib.Path(self.adapter).name}" if self.adapter else name
 
     async def aclose(self) -> None:
+        self._cancel.set()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
         for p in self._pending:
