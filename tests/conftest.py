@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from evalkit.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+TEST_DATA = Path(__file__).resolve().parent / "data"  # shared test data (bfcl/, finetune/, token vectors)
 
 
 @pytest.fixture(autouse=True)

@@ -397,7 +397,7 @@ def request_counter(variant: Any, provider: Any = None) -> Callable[[ChatRequest
     return count
 
 
-# Our rules over-count some schemas by up to 3 tokens on newer models (tests/test_tokens.py);
+# Our rules over-count some schemas by up to 3 tokens on newer models (tests/analysis/test_tokens.py);
 # more than that, or 3%, on average means the wrong encoding or rules.
 MISMATCH_TOKENS = 3
 MISMATCH_SHARE = 0.03

@@ -7,7 +7,7 @@ none of that. Here the file's key/value header is read with `struct` (only `gene
 and the `tokenizer.*` keys are kept; the header is a few MB at the start of the file) and handed
 to transformers' own GGUF tokenizer converter (`convert_gguf_tokenizer`), which builds the same
 backend `from_pretrained` would, in the same tokenizer class: the tokens are identical
-(tests/test_gguf_tokenizer.py compares both on every stocks prompt). ~2 s, no torch.
+(tests/providers/test_gguf_tokenizer.py compares both on every stocks prompt). ~2 s, no torch.
 
 When the installed transformers lacks the converter (it is internal API) or the file is not a
 little-endian GGUF v2/v3, `fast_gguf_tokenizer` returns None and the caller takes the slow path.

@@ -4,17 +4,15 @@ the suite file or the directory the run was started from."""
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from fakeserver import FakeServer, scripted, text_reply, tool_reply
 
 from evalkit.analysis.metrics import run_summary
 from evalkit.errors import InputError
 from evalkit.rundir.results import INFO, RESULTS, SUMMARY
 from evalkit.rundir.run import Run, RunInfo, VariantInfo, open_run, read_info
-
-ROOT = Path(__file__).resolve().parents[1]
 
 SUITE = """\
 name: snapshot

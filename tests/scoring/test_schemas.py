@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import time
 from enum import Enum
-from pathlib import Path
 from typing import Literal, Optional, Union
 
 import pytest
+from conftest import TEST_DATA as DATA
 from pydantic import BaseModel, Field
 
 from evalkit.errors import SuiteError
@@ -21,8 +21,6 @@ from evalkit.suite import load_suite
 from evalkit.suite.functions import read_tool_file, shorten, strip_descriptions
 from evalkit.suite.model import AnyOf, Expectation, ExpectedCall
 from evalkit.suite.schema import validator_for
-
-DATA = Path(__file__).parent / "data"
 
 
 def score(tools, name, args, expected=None):

@@ -4,7 +4,12 @@ import json
 import pytest
 
 from evalkit.providers.local_parse import parse_calls
-from evalkit.providers.local_prompt import assistant_text, format_call, plain_messages, tools_block
+from evalkit.providers.local_prompt import (
+    assistant_text,
+    format_call,
+    plain_messages,
+    tools_block,
+)
 
 NAMES = ("get_current_stock_price", "get_historical_stock_price")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, TEST_DATA
 from fakeserver import FakeServer, text_reply, tool_reply
 
 from evalkit.interop.bfcl import expand_dict, import_bfcl, to_tool
@@ -14,8 +15,8 @@ from evalkit.scoring import decide
 from evalkit.scoring.arguments import normalise_bfcl
 from evalkit.suite import AnyOf, load_suite
 
-DATA = Path(__file__).parent / "data" / "bfcl"
-README = Path(__file__).parent.parent / "README.md"
+DATA = TEST_DATA / "bfcl"
+README = ROOT / "README.md"
 # Differences from BFCL, each documented in README.md under "BFCL: where evalkit differs".
 DOCUMENTED = {"enum", "unparseable_abstention", "declared_default", "greedy_parallel"}
 

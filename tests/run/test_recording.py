@@ -9,13 +9,12 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from fakeserver import FakeServer, last_user, text_reply, tool_reply
 from faultserver import BODIES, FaultServer, fault_suite
 
-ROOT = Path(__file__).resolve().parent.parent
 FAST = "timeout: 2, options: {max_retries: 0}"
 
 

@@ -4,16 +4,15 @@ OpenAI-compatible server playing the model."""
 import json
 import shutil
 import textwrap
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 from fakeserver import FakeServer, function_reply, last_user, text_reply, tool_reply
 
 from evalkit.scoring.answer import answer_error
 from evalkit.suite.model import Expectation
 
-ROOT = Path(__file__).resolve().parent.parent
 ECHO = object()  # reply with every tool result so far, as a model quoting its tools would
 
 

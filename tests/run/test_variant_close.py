@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from evalkit import providers
 from evalkit.providers.base import Provider
@@ -20,7 +21,6 @@ from evalkit.run.dispatch import OPEN_WORKERS_PER_SLOT
 from evalkit.suite.plugins import ProviderPlugin
 from evalkit.types import Completion, ToolCall, Usage
 
-ROOT = Path(__file__).resolve().parent.parent
 EVENTS: list[tuple] = []  # ("start"|"end", variant, provider id) and ("close", provider id)
 SHARED: dict[str, Tracking] = {}
 DELAYS: dict[str, float] = {}  # per variant (its model name), so a shared provider keeps each one's

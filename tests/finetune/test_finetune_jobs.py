@@ -8,10 +8,10 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import TEST_DATA
 
 from evalkit.finetune.openai_jobs import (
     client_for,
@@ -25,7 +25,7 @@ from evalkit.finetune.openai_jobs import (
 from evalkit.finetune.trial_variants import add_variants
 from evalkit.suite import load_suite
 
-DATA = Path(__file__).parent / "data" / "finetune"
+DATA = TEST_DATA / "finetune"
 JOB_ID = "ftjob-Kq2e3Xb7"
 
 

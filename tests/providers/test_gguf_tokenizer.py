@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from evalkit.providers.gguf_tokenizer import (
     fast_gguf_tokenizer,
@@ -109,7 +110,7 @@ def test_same_tokens_as_transformers_on_every_stocks_prompt():
     assert type(fast) is type(slow) and fast.special_tokens_map == slow.special_tokens_map
     assert fast.all_special_ids == slow.all_special_ids and len(fast) == len(slow)
     assert fast.chat_template == slow.chat_template
-    suite = load_suite(os.path.join(os.path.dirname(__file__), "..", "suites", "stocks.yaml"))
+    suite = load_suite(os.path.join(str(ROOT), "suites", "stocks.yaml"))
     for p in prepare(suite, list(suite.variants), list(suite.cases)):
         text = render_prompt(slow, p.request.messages, p.request.tools)
         assert render_prompt(fast, p.request.messages, p.request.tools) == text

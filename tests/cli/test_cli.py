@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 from fakeserver import FakeServer, last_user, price_suite, tool_reply
 
 from evalkit.run.progress import Progress
 from evalkit.suite import load_suite
 from evalkit.suite.select import case_filter, select_cases
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def right_answer(body, path):

@@ -6,16 +6,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from fakeserver import FakeServer, last_user, price_suite, tool_reply
 
 from evalkit.rundir.lock import LOCK, PID, RunDirInUse, writer_lock
 
-ROOT = Path(__file__).resolve().parent.parent
 HOLD = """
 import sys, time
 from evalkit.rundir.lock import writer_lock
+from conftest import ROOT
 with writer_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)

@@ -3,6 +3,7 @@ import json
 import textwrap
 
 import pytest
+from conftest import ROOT
 
 from evalkit.errors import SuiteError
 from evalkit.suite import AnyOf, load_suite
@@ -170,8 +171,7 @@ def test_missing_suite_file(cli, tmp_path):
 
 
 def test_shipped_stocks_suite_loads():
-    from pathlib import Path
-    s = load_suite(Path(__file__).parent.parent / "suites" / "stocks.yaml")
+    s = load_suite(ROOT / "suites" / "stocks.yaml")
     assert len(s.cases) >= 40
     assert sum(c.expect.refuse for c in s.cases) >= 15
     assert any(len(c.expect.calls) > 1 for c in s.cases)

@@ -11,6 +11,8 @@ import pytest
 import tiktoken
 import tiktoken.load
 import tiktoken.registry
+from conftest import ROOT
+from conftest import TEST_DATA as DATA
 
 from evalkit.analysis import tokenizer_files
 from evalkit.analysis.tokens import (
@@ -27,7 +29,7 @@ from evalkit.providers.base import ChatRequest
 from evalkit.suite.functions import shorten, to_tools
 from evalkit.suite.model import VariantSpec
 
-VECTORS = json.loads((Path(__file__).parent / "data" / "token_vectors.json").read_text())
+VECTORS = json.loads((DATA / "token_vectors.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -310,7 +312,7 @@ def test_stocks_suite_on_the_local_model_shows_the_saving(cli):
     from evalkit.run.prepare import prepare
     from evalkit.suite import load_suite
 
-    path = Path(__file__).parent.parent / "suites" / "stocks.yaml"
+    path = ROOT / "suites" / "stocks.yaml"
     code, out, err = cli("tokens", str(path))
     assert code == 0, err
     rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
