@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from conftest import ROOT
 from fakeserver import FakeServer, last_user, price_suite, tool_reply
 
 from evalkit.rundir.lock import LOCK, PID, RunDirInUse, writer_lock
@@ -14,7 +15,6 @@ from evalkit.rundir.lock import LOCK, PID, RunDirInUse, writer_lock
 HOLD = """
 import sys, time
 from evalkit.rundir.lock import writer_lock
-from conftest import ROOT
 with writer_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)
