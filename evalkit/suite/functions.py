@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import SuiteError
-from .yamlmap import line_of, load_yaml_with_lines
+from .yamlmap import line_of, read_yaml_file
 
 Tool = dict[str, Any]
 
@@ -172,15 +172,8 @@ def tools_from_data(data: Any, where: str, lines: Mapping[tuple, int] | None = N
 
 def read_tool_file(path: Any, shown: str | None = None) -> tuple[Tool, ...]:
     """Read a JSON or YAML tool file (`functions_from:`); errors name the file and line."""
-    path = Path(path)
     where = shown or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SuiteError(where, "tool file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SuiteError(where, f"cannot read tool file: {e}") from None
-    data, lines = load_yaml_with_lines(text, where)  # YAML is a superset of JSON: one reader, with lines
+    data, lines = read_yaml_file(path, where, "tool file")  # YAML is a superset of JSON: one reader, with lines
     return tools_from_data(data, where, lines)
 
 

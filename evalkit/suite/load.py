@@ -13,7 +13,7 @@ from .functions import apply_transform, to_tools, tools_from_files
 from .model import AnyOf, Case, CaseSpec, Expectation, Suite, SuiteSpec
 from .schema import schema_problem
 from .plugins import settings_problem
-from .yamlmap import dotted, line_of, load_yaml_with_lines
+from .yamlmap import dotted, line_of, read_yaml_file
 
 JSONL_KEYS = {"messages", "tools", "functions", "parallel_tool_calls", "id", "tags"}
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
@@ -149,13 +149,7 @@ def load_cases_jsonl(path: Path, system: str | None = None, shown: str | None = 
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SuiteError(shown, "suite file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SuiteError(shown, f"cannot read suite file: {e}") from None
-    data, lines = load_yaml_with_lines(text, shown)
+    data, lines = read_yaml_file(path, shown, "suite file")
     if not isinstance(data, Mapping):
         raise SuiteError(shown, "a suite must be a YAML mapping (name, functions, variants, cases)", line=1)
     try:

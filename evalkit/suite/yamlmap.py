@@ -145,3 +145,17 @@ def dotted(loc: Path_) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def read_yaml_file(path: Any, shown: str, what: str) -> tuple[Any, dict[Path_, int]]:
+    """Read and parse a YAML (or JSON) file with its line map; a missing or unreadable file is one
+    SuiteError naming `what` it is ("suite file", "tool file")."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError(shown, f"{what} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SuiteError(shown, f"cannot read {what}: {e}") from None
+    return load_yaml_with_lines(text, shown)
