@@ -143,7 +143,9 @@
   $("grid-scroll").addEventListener("scroll", function () {
     if (pending || state.rows.length <= ALL_ROWS) return;
     pending = true;
-    requestAnimationFrame(function () { pending = false; draw(); });
+    // a timer, not requestAnimationFrame: a frame callback may never run in a hidden or headless
+    // page, and a lost one would leave `pending` set and the grid frozen at its first rows
+    setTimeout(function () { pending = false; draw(); }, 16);
   });
   /* one listener for every cell and prompt, so that redrawn rows need none of their own */
   function fromEvent(e) {
