@@ -19,14 +19,28 @@ import json
 import zlib
 from typing import Any, Mapping, Sequence
 
+import orjson
 from markupsafe import Markup
+
+from ..jsontext import dumps as standard_dumps
 
 RAW_LIMIT = 20_000  # characters of a raw response kept in the page
 FORMAT = 2  # the layout of the two pieces; bump when it changes
 
 
+def _json(value: Any) -> str:
+    """Compact JSON text for the page. orjson is ~5x faster than json.dumps here (the report's
+    largest cost at 100,000 results); what it refuses (a lone surrogate, a non-string key, a huge
+    int) goes through evalkit.jsontext, which also turns non-finite numbers into strings where
+    orjson writes null. Either way the browser's JSON.parse reads it."""
+    try:
+        return orjson.dumps(value, default=str).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return standard_dumps(value)
+
+
 def script_json(data: Any) -> Markup:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = _json(data)
     for char, escape in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escape)
@@ -45,7 +59,7 @@ def _raws_json(raws: Sequence[Any], chunk: int = 32) -> str:
     parts = []
     for at in range(0, len(raws), chunk):
         part = raws[at:at + chunk]
-        text = json.dumps(part, ensure_ascii=False, separators=(",", ":"), default=str)
+        text = _json(part)
         parts.append(text[1:-1] if len(text) <= RAW_LIMIT else
                      ",".join("null" if raw is None else _raw_json(raw) for raw in part))
     return ",".join(p for p in parts if p)
@@ -53,7 +67,7 @@ def _raws_json(raws: Sequence[Any], chunk: int = 32) -> str:
 
 def _raw_json(raw: Any) -> str:
     """The raw response as JSON text, cut (into a JSON string saying so) past RAW_LIMIT."""
-    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = _json(raw)
     if len(text) <= RAW_LIMIT:
         return text
     return json.dumps(text[:RAW_LIMIT] + f"… ({len(text):,} characters, cut)", ensure_ascii=False)
@@ -172,7 +186,7 @@ def case_payload(variants: Sequence[str], records: Sequence[Mapping[str, Any]],
         "functions": {k: v for k, v in functions.items() if k in used},
         "fn_tokens": fn_tokens,
     }
-    text = json.dumps(detail, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = _json(detail)
     raws = _raws_json([r.get("raw") for r in rows])
     text = f'{{"raw":[{raws}],{text[1:]}'
     return grid, base64.b64encode(zlib.compress(text.encode("utf-8"), 1)).decode("ascii")

@@ -2,6 +2,7 @@
 appear only where a paired test supports them, runs compare, and a real browser shows it cleanly."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -316,6 +318,26 @@ def test_hostile_text_is_inert(tmp_path, cli):
     assert "<" not in html.split('id="evalkit-data">')[1].split("</script>")[0]
     assert "&lt;b&gt;v&amp;1&lt;/b&gt;" in html  # the variant name, escaped in the tables
 
+
+
+def test_page_data_is_standard_json_whatever_the_records_hold():
+    """A lone surrogate, a non-finite number, a non-string key and a huge int in a record (a run
+    written by hand, or records handed over in memory) still give data JSON.parse reads."""
+    from evalkit.report.cases import case_payload, script_json
+
+    rec = {"case_id": "c\udc00", "variant": "v", "repeat": 0, "verdict": "correct", "reason": "r",
+           "messages": [{"role": "user", "content": "q\ud800"}], "should_call": True,
+           "calls": [{"name": "f", "arguments": {"x": float("nan"), "big": 2 ** 80}}],
+           "raw": {"usage": {1: float("inf")}}, "tokens": None}
+    grid, blob = case_payload(["v"], [rec], {}, ["c\udc00"], ["correct"])
+    text = str(script_json(grid))
+    text.encode("utf-8")  # encodable: no lone surrogate left
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in the page data"))
+    assert data["cases"]["id"] == ["c\ufffd"]
+    detail = json.loads(zlib.decompress(base64.b64decode(blob)).decode("utf-8"),
+                        parse_constant=lambda c: pytest.fail(f"bare {c} in the detail"))
+    assert detail["results"]["calls"][0][0]["arguments"] == {"x": "NaN", "big": 2 ** 80}
+    assert detail["raw"][0] == {"usage": {"1": "Infinity"}}
 
 # ---- comparing runs, the CLI --------------------------------------------------------------
 
