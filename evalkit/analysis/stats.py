@@ -110,10 +110,18 @@ def _half_binomial_cdf(k: int, n: int) -> float:
 
 def paired(a: dict[str, bool], b: dict[str, bool]) -> McNemar:
     """McNemar on the case ids both variants scored."""
-    shared = a.keys() & b.keys()
-    only_a = sum(1 for k in shared if a[k] and not b[k])
-    only_b = sum(1 for k in shared if b[k] and not a[k])
-    return mcnemar_exact(only_a, only_b, len(shared))
+    only_a = only_b = shared = 0
+    for k, x in a.items():
+        y = b.get(k)
+        if y is None:
+            continue
+        shared += 1
+        if x != y:
+            if x:
+                only_a += 1
+            else:
+                only_b += 1
+    return mcnemar_exact(only_a, only_b, shared)
 
 
 def percentile(values: list[float], q: float) -> float | None:

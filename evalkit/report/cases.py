@@ -28,15 +28,19 @@ RAW_LIMIT = 20_000  # characters of a raw response kept in the page
 FORMAT = 2  # the layout of the two pieces; bump when it changes
 
 
-def _json(value: Any) -> str:
-    """Compact JSON text for the page. orjson is ~5x faster than json.dumps here (the report's
+def _json_bytes(value: Any) -> bytes:
+    """Compact JSON (UTF-8) for the page. orjson is ~5x faster than json.dumps here (the report's
     largest cost at 100,000 results); what it refuses (a lone surrogate, a non-string key, a huge
     int) goes through evalkit.jsontext, which also turns non-finite numbers into strings where
     orjson writes null. Either way the browser's JSON.parse reads it."""
     try:
-        return orjson.dumps(value, default=str).decode("utf-8")
+        return orjson.dumps(value, default=str)
     except (TypeError, orjson.JSONEncodeError):
-        return standard_dumps(value)
+        return standard_dumps(value).encode("utf-8")
+
+
+def _json(value: Any) -> str:
+    return _json_bytes(value).decode("utf-8")
 
 
 def script_json(data: Any) -> Markup:
@@ -53,16 +57,16 @@ def last_user(messages: Sequence[Mapping[str, Any]]) -> str:
     return text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
 
 
-def _raws_json(raws: Sequence[Any], chunk: int = 32) -> str:
+def _raws_json(raws: Sequence[Any], chunk: int = 32) -> bytes:
     """The raw responses as the items of a JSON array, each cut past RAW_LIMIT. Encoded a chunk
     at a time: a chunk whose text is within the limit cannot hold a raw past it."""
     parts = []
     for at in range(0, len(raws), chunk):
         part = raws[at:at + chunk]
-        text = _json(part)
-        parts.append(text[1:-1] if len(text) <= RAW_LIMIT else
-                     ",".join("null" if raw is None else _raw_json(raw) for raw in part))
-    return ",".join(p for p in parts if p)
+        data = _json_bytes(part)  # UTF-8: at least as many bytes as characters
+        parts.append(data[1:-1] if len(data) <= RAW_LIMIT else
+                     b",".join(b"null" if raw is None else _raw_json(raw).encode("utf-8") for raw in part))
+    return b",".join(p for p in parts if p)
 
 
 def _raw_json(raw: Any) -> str:
@@ -186,10 +190,8 @@ def case_payload(variants: Sequence[str], records: Sequence[Mapping[str, Any]],
         "functions": {k: v for k, v in functions.items() if k in used},
         "fn_tokens": fn_tokens,
     }
-    text = _json(detail)
-    raws = _raws_json([r.get("raw") for r in rows])
-    text = f'{{"raw":[{raws}],{text[1:]}'
-    return grid, base64.b64encode(zlib.compress(text.encode("utf-8"), 1)).decode("ascii")
+    data = b'{"raw":[' + _raws_json([r.get("raw") for r in rows]) + b"]," + _json_bytes(detail)[1:]
+    return grid, base64.b64encode(zlib.compress(data, 1)).decode("ascii")
 
 
 def read_detail(blob: str) -> dict[str, Any]:
