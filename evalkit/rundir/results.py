@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from .. import jsontext, secrets
+from ..gcpause import paused_gc
 from ..errors import InputError
 from ..scoring import VERDICTS
 from ..suite.model import AnyOf, Expectation
@@ -96,7 +97,8 @@ class ResultsWriter:
 
 def read_results(run_dir: Path) -> list[dict[str, Any]]:
     """Load results.jsonl; a torn last line (killed mid-write) is skipped, other bad lines are errors."""
-    return list(iter_results(run_dir))
+    with paused_gc():
+        return list(iter_results(run_dir))
 
 
 def _parse(line: str) -> Any:
