@@ -42,6 +42,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 TOOLS_HEADER = "# Tools\nFunctions you may call, one JSON signature a line:\n<tools>\n"
 REPLY_TAG = "<reply>"
+CALL_TAG = "<tool_call>"  # opens each call block; the answer opens with one of the two tags
 TOOLS_FOOTER = ("\n</tools>\nTo answer without calling a function, reply with:\n" + REPLY_TAG
                 + "\n<your message>\nTo call functions, reply with one block per call:\n<tool_call>\n"
                 '{"name": <function-name>, "arguments": <arguments-json-object>}\n</tool_call>')
@@ -66,7 +67,7 @@ def format_call(name: str, arguments: Any) -> str:
             arguments = json.loads(arguments) if arguments.strip() else {}
         except ValueError:
             pass
-    return "<tool_call>\n" + json.dumps({"name": name, "arguments": arguments},
+    return CALL_TAG + "\n" + json.dumps({"name": name, "arguments": arguments},
                                         ensure_ascii=False) + "\n</tool_call>"
 
 

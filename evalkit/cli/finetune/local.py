@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--learning-rate-multiplier", type=float, default=1.0, help="x 2e-4 (default 1.0)")
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--lora-r", type=int, default=16, help="LoRA rank (alpha = 2 x rank)")
+    g.add_argument("--decision-weight", type=float, default=1.0, metavar="W",
+                   help="loss weight of each answer's opening tag (<reply> or <tool_call>), the tokens "
+                        "that decide between asking and calling (default 1: a plain mean)")
     g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     g.add_argument("--threads", type=int, help="torch CPU threads")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     hp = Hyperparameters(n_epochs=args.n_epochs, learning_rate_multiplier=args.learning_rate_multiplier,
                          batch_size=args.batch_size, seed=args.seed if args.seed is not None else 0,
-                         lora_r=args.lora_r,
+                         lora_r=args.lora_r, decision_weight=args.decision_weight,
                          max_steps=args.max_steps)
     progress = None if args.quiet else print_progress(sys.stderr)
     result = train_lora(args.train, args.output, model=model, base_dir=base_dir, hyperparameters=hp,
