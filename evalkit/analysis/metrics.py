@@ -60,22 +60,8 @@ def case_attempts(records: Iterable[Mapping[str, Any]], metric: str) -> dict[str
 
 def case_outcomes(records: Iterable[Mapping[str, Any]], metric: str) -> dict[str, bool]:
     """Per case id, the metric's success as one outcome: a strict majority of its attempts
-    (its only attempt without repeats). Errors and cases outside the denominator are left out.
-    (What `case_attempts` gives, reduced as it is read: the report asks for this once per rate
-    and variant, 20 passes over the records of a 4-variant run.)"""
-    m = metricset.get(metric)
-    counts, success = m.counts, m.success
-    tally: dict[str, list[int]] = {}
-    for r in records:
-        if r["verdict"] != "error" and counts(r):
-            won = 1 if success(r) else 0
-            t = tally.get(r["case_id"])
-            if t is None:
-                tally[r["case_id"]] = [won, 1]
-            else:
-                t[0] += won
-                t[1] += 1
-    return {c: 2 * won > n for c, (won, n) in tally.items()}
+    (its only attempt without repeats). Errors and cases outside the denominator are left out."""
+    return {c: 2 * sum(xs) > len(xs) for c, xs in case_attempts(records, metric).items()}
 
 
 def good_outcomes(records: Iterable[Mapping[str, Any]], metric: str) -> dict[str, bool]:

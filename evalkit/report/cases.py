@@ -139,50 +139,29 @@ def case_payload(variants: Sequence[str], records: Sequence[Mapping[str, Any]],
     reasons = _Strings()
     messages: dict[Any, int] = {}
     message_list: list[Any] = []
-    by_case: dict[str, tuple[Any, int]] = {}  # the last prompt seen per case: usually every variant's
     fn_tokens: dict[str, int] = {}
-    cols = {k: [] for k in ("case", "v", "r", "verdict", "reason", "m", "calls", "content", "fn", "tok",
-                            "usage", "lat", "error", "model", "api", "raw")}
-    (res_case, res_v, res_r, res_verdict, res_reason, res_m, d_calls, d_content, d_fn, d_tok, d_usage,
-     d_lat, d_error, d_model, d_api, d_raw) = (c.append for c in cols.values())
-    for r in rows:  # one pass, every column (this loop is most of a large report's time)
-        get = r.get
-        cid = r["case_id"]
-        res_case(case_index[cid])
-        res_v(vindex[r["variant"]])
-        res_r(get("repeat", 0))
+    res_case, res_v, res_r, res_verdict, res_reason, res_m = [], [], [], [], [], []
+    for r in rows:
+        res_case.append(case_index[r["case_id"]])
+        res_v.append(vindex[r["variant"]])
+        res_r.append(r.get("repeat", 0))
         verdict = r["verdict"]
         if verdict not in verdict_index:
             verdict_index[verdict] = len(verdict_names)
             verdict_names.append(verdict)
-        res_verdict(verdict_index[verdict])
-        res_reason(reasons(get("reason")))
-        msgs = get("messages") or []
-        seen = by_case.get(cid)
-        if seen is not None and seen[0] == msgs:
-            m = seen[1]
-        else:
-            key = _messages_key(msgs)
-            m = messages.get(key)
-            if m is None:
-                m = messages[key] = len(message_list)
-                message_list.append(msgs)
-            by_case[cid] = (msgs, m)
-        res_m(m)
-        tokens = get("tokens")
-        sha = get("functions_sha")
+        res_verdict.append(verdict_index[verdict])
+        res_reason.append(reasons(r.get("reason")))
+        msgs = r.get("messages") or []
+        key = _messages_key(msgs)
+        m = messages.get(key)
+        if m is None:
+            m = messages[key] = len(message_list)
+            message_list.append(msgs)
+        res_m.append(m)
+        tokens = r.get("tokens")
+        sha = r.get("functions_sha")
         if sha and tokens and tokens.get("functions") is not None and sha not in fn_tokens:
             fn_tokens[sha] = tokens["functions"]
-        d_calls(get("calls") or None)
-        d_content(get("content"))
-        d_fn(sha)
-        d_tok(tokens)
-        d_usage(get("usage"))
-        d_lat(get("latency_s"))
-        d_error(get("error"))
-        d_model(get("model"))
-        d_api(get("api"))
-        d_raw(get("raw"))
     for sha, tokens in list(fn_tokens.items()):
         if "full:" + sha in functions:  # this variant sent the full definitions: same count
             fn_tokens["full:" + sha] = tokens
@@ -195,19 +174,23 @@ def case_payload(variants: Sequence[str], records: Sequence[Mapping[str, Any]],
         "cases": {"id": ids, "prompt": [last_user(r.get("messages") or []) for r in cases],
                   "tags": [r.get("tags") or 0 for r in cases],
                   "call": [1 if r.get("should_call", True) else 0 for r in cases]},
-        "results": {k: cols[k] for k in ("case", "v", "r", "verdict", "reason")},
+        "results": {"case": res_case, "v": res_v, "r": res_r, "verdict": res_verdict, "reason": res_reason},
         "reasons": reasons.values,
     }
-    used = set(cols["fn"]) | {full.get(c) for c in ids}
+    used = {r.get("functions_sha") for r in rows} | {full.get(c) for c in ids}
     detail = {
-        "results": {k: cols[k] for k in ("calls", "content", "m", "fn", "tok", "usage", "lat", "error", "model",
-                                         "api")},
+        "results": {
+            "calls": [r.get("calls") or None for r in rows], "content": [r.get("content") for r in rows],
+            "m": res_m, "fn": [r.get("functions_sha") for r in rows], "tok": [r.get("tokens") for r in rows],
+            "usage": [r.get("usage") for r in rows], "lat": [r.get("latency_s") for r in rows],
+            "error": [r.get("error") for r in rows], "model": [r.get("model") for r in rows],
+            "api": [r.get("api") for r in rows]},
         "cases": {"expected": [r.get("expected") for r in cases], "full": [full.get(c) for c in ids]},
         "messages": message_list,
         "functions": {k: v for k, v in functions.items() if k in used},
         "fn_tokens": fn_tokens,
     }
-    data = b'{"raw":[' + _raws_json(cols["raw"]) + b"]," + _json_bytes(detail)[1:]
+    data = b'{"raw":[' + _raws_json([r.get("raw") for r in rows]) + b"]," + _json_bytes(detail)[1:]
     return grid, base64.b64encode(zlib.compress(data, 1)).decode("ascii")
 
 
