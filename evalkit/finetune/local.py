@@ -85,9 +85,8 @@ class Example:
     target_ids: list[int]
     line: int
     # How many leading target tokens are the answer's opening tag (`<reply>` or `<tool_call>`):
-    # the tokens that decide between asking and calling. In a plain mean over target tokens they
-    # are 1 of ~40, and a small model then never learns the decision (measured: t7's margin
-    # between the two tags was ~0.7 nats the wrong way on its own training examples).
+    # the tokens that decide between asking and calling, 1 of ~40 in a plain mean over target
+    # tokens. Hyperparameters.decision_weight weighs them (TRIALS.md: t8, t9).
     decision: int = 0
 
 
@@ -213,21 +212,24 @@ def batch_loss(net: Any, batch: Sequence[Example], pad_id: int, decision_weight:
     shared = min(shared, min(len(e.prompt_ids) for e in batch) - 1)
     if shared < MIN_SHARED_PREFIX:
         t = _batch_tensors(batch, pad_id)
-        if decision_weight == 1:
-            return net(**t).loss
-        logits = net(input_ids=t["input_ids"], attention_mask=t["attention_mask"]).logits
-        return weighted_loss(logits, t["labels"], _weights(batch, t["labels"], decision_weight))
+        return _loss(net, batch, t["labels"], decision_weight,
+                     input_ids=t["input_ids"], attention_mask=t["attention_mask"])
     prefix = torch.tensor([batch[0].prompt_ids[:shared]])
     cache = net(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
     cache.batch_repeat_interleave(len(batch))
     tails = [Example(e.prompt_ids[shared:], e.target_ids, e.line, e.decision) for e in batch]
     t = _batch_tensors(tails, pad_id)
     mask = torch.cat([torch.ones(len(batch), shared, dtype=t["attention_mask"].dtype), t["attention_mask"]], 1)
+    return _loss(net, tails, t["labels"], decision_weight,
+                 input_ids=t["input_ids"], attention_mask=mask, past_key_values=cache, use_cache=True)
+
+
+def _loss(net: Any, batch: Sequence[Example], labels: Any, decision_weight: float, **inputs: Any) -> Any:
+    """The model's own loss at weight 1 (as every adapter before the weight was trained), else
+    `weighted_loss` over the logits."""
     if decision_weight == 1:
-        return net(input_ids=t["input_ids"], attention_mask=mask, past_key_values=cache, labels=t["labels"],
-                   use_cache=True).loss
-    logits = net(input_ids=t["input_ids"], attention_mask=mask, past_key_values=cache, use_cache=True).logits
-    return weighted_loss(logits, t["labels"], _weights(tails, t["labels"], decision_weight))
+        return net(**inputs, labels=labels).loss
+    return weighted_loss(net(**inputs).logits, labels, _weights(batch, labels, decision_weight))
 
 
 # ---- training --------------------------------------------------------------------------------
