@@ -17,6 +17,15 @@ Hyperparameters, named as in OpenAI fine-tuning jobs:
 - ``seed``: LoRA initialisation, dropout and the per-epoch shuffle. Same seed, data, settings and
   thread count give the same adapter.
 
+evalkit's own, for tool use (the answer opens with ``<reply>`` or ``<tool_call>``, so its opening
+tag is the decision to ask or to call):
+
+- ``decision_weight``: the loss weight of that opening tag within the answer (default 1).
+- ``decision_epochs``: after the ``n_epochs``, this many passes over the examples with each target
+  cut to its opening tag, so the loss is the decision alone (default 0). The phase restarts the
+  learning-rate schedule (warm-up, then linear decay) and runs the shared prompt prefix without
+  gradients, which halves the cost of its steps.
+
 LoRA: rank ``lora_r`` (default 16), alpha = 2 x rank, dropout 0.05, on every linear layer of the
 transformer blocks (q, k, v, o, gate, up, down projections).
 
@@ -65,6 +74,8 @@ class Hyperparameters:
     warmup_fraction: float = 0.05
     max_steps: int | None = None  # stop early (tests, quick looks)
     decision_weight: float = 1.0  # loss weight of the answer's opening tag (see Example.decision)
+    decision_epochs: int = 0  # extra passes on the opening tag alone (see decision_examples)
+    decision_modules: tuple[str, ...] = TARGET_MODULES  # whose LoRA weights the decision phase trains
 
     @property
     def learning_rate(self) -> float:
@@ -77,6 +88,12 @@ class Hyperparameters:
             raise ConfigError("learning_rate_multiplier must be > 0")
         if not self.decision_weight >= 1:
             raise ConfigError("decision_weight must be >= 1")
+        if self.decision_epochs < 0:
+            raise ConfigError("decision_epochs must be >= 0")
+        unknown = sorted(set(self.decision_modules) - set(TARGET_MODULES))
+        if unknown or not self.decision_modules:
+            raise ConfigError(f"decision_modules must be some of {', '.join(TARGET_MODULES)}"
+                              + (f" (not {', '.join(unknown)})" if unknown else ""))
 
 
 @dataclass
@@ -147,6 +164,15 @@ def encode_examples(tokenizer: Any, rows: Sequence[tuple[int, list[dict[str, Any
     return examples
 
 
+def decision_examples(examples: Sequence[Example]) -> list[Example]:
+    """Each example with its target cut to the answer's opening tag: the loss is then only the
+    choice between asking (`<reply>`) and calling (`<tool_call>`). Examples without tools have no
+    such choice and are left out. TRIALS.md (t10, t11): inside a full answer that one token is not
+    learned, even weighted 30x, while trained alone it is, from a frozen model's features that
+    already separate the cases."""
+    return [Example(e.prompt_ids, e.target_ids[:e.decision], e.line, e.decision) for e in examples if e.decision]
+
+
 def _batch_tensors(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
     import torch
 
@@ -197,14 +223,17 @@ def _weights(batch: Sequence[Example], labels: Any, decision_weight: float) -> A
     return weights
 
 
-def batch_loss(net: Any, batch: Sequence[Example], pad_id: int, decision_weight: float = 1.0) -> Any:
+def batch_loss(net: Any, batch: Sequence[Example], pad_id: int, decision_weight: float = 1.0,
+               train_prefix: bool = True) -> Any:
     """Mean loss over the batch's target tokens, the opening tags weighing `decision_weight`.
 
     Every example of a suite shares its prompt's start (system message + tool definitions, most
     of the tokens), so the shared prefix is run once per batch and its key/value cache repeated
     for each example; only the differing suffixes (user turn + target) run per example. The
     result is the same loss as running each full sequence (gradients flow through the shared
-    prefix too), at a fraction of the compute.
+    prefix too), at a fraction of the compute. With `train_prefix` off the prefix is run without
+    gradients (about half the cost of a short-target step): the adapter then learns only from
+    the differing suffixes, as the decision phase does.
     """
     import torch
 
@@ -215,7 +244,8 @@ def batch_loss(net: Any, batch: Sequence[Example], pad_id: int, decision_weight:
         return _loss(net, batch, t["labels"], decision_weight,
                      input_ids=t["input_ids"], attention_mask=t["attention_mask"])
     prefix = torch.tensor([batch[0].prompt_ids[:shared]])
-    cache = net(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+    with torch.set_grad_enabled(train_prefix and torch.is_grad_enabled()):
+        cache = net(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
     cache.batch_repeat_interleave(len(batch))
     tails = [Example(e.prompt_ids[shared:], e.target_ids, e.line, e.decision) for e in batch]
     t = _batch_tensors(tails, pad_id)
@@ -233,6 +263,41 @@ def _loss(net: Any, batch: Sequence[Example], labels: Any, decision_weight: floa
 
 
 # ---- training --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # "answers" (whole answers) or "decision" (the opening tag alone)
+    examples: Sequence[Example]
+    epochs: int
+    steps: int
+    train_prefix: bool  # gradients through the shared prompt prefix (batch_loss)
+    modules: tuple[str, ...] = TARGET_MODULES  # whose LoRA weights this phase trains
+
+
+def training_phases(examples: Sequence[Example], hp: Hyperparameters) -> list[Phase]:
+    """`n_epochs` over the whole answers, then `decision_epochs` over their opening tags."""
+    def steps(n: int, epochs: int) -> int:
+        return epochs * math.ceil(n / hp.batch_size)
+
+    phases = [Phase("answers", examples, hp.n_epochs, steps(len(examples), hp.n_epochs), True)]
+    if hp.decision_epochs:
+        tagged = decision_examples(examples)
+        if not tagged:
+            raise ConfigError("decision_epochs needs examples sent with tools: the decision phase trains "
+                              "the choice between <reply> and <tool_call>")
+        phases.append(Phase("decision", tagged, hp.decision_epochs, steps(len(tagged), hp.decision_epochs),
+                            False, tuple(hp.decision_modules)))
+    return phases
+
+
+def learning_rate_at(hp: Hyperparameters, step: int, total: int) -> float:
+    """Linear warm-up over `warmup_fraction` of `total` steps, then linear decay to 0 (step is
+    1-based within its phase)."""
+    warmup = max(1, round(hp.warmup_fraction * total)) if hp.warmup_fraction > 0 else 0
+    if warmup and step <= warmup:
+        return hp.learning_rate * step / warmup
+    return hp.learning_rate * max(0.0, (total - step + 1) / max(1, total - warmup + 1))
+
 
 def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike[str], *,
                model: str | None = None, base_dir: str | os.PathLike[str] = ".",
@@ -265,56 +330,60 @@ def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike
     net.train()
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=0.0)
-    steps_per_epoch = math.ceil(len(examples) / hp.batch_size)
-    total = hp.n_epochs * steps_per_epoch
+    phases = training_phases(examples, hp)
+    total = sum(phase.steps for phase in phases)
     if hp.max_steps:
         total = min(total, hp.max_steps)
-    warmup = max(1, round(hp.warmup_fraction * total)) if hp.warmup_fraction > 0 else 0
-
-    def lr_at(step: int) -> float:  # step is 1-based
-        if warmup and step <= warmup:
-            return hp.learning_rate * step / warmup
-        return hp.learning_rate * max(0.0, (total - step + 1) / max(1, total - warmup + 1))
 
     out = pathlib.Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "training_log.jsonl"
     shuffler = random.Random(hp.seed)
-    step, trained_tokens, last_loss = 0, 0, None
+    step, epoch, trained_tokens, last_loss = 0, 0, 0, None
     val_loss: float | None = None
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with log_path.open("w", encoding="utf-8") as log:
-        for epoch in range(1, hp.n_epochs + 1):
-            order = list(range(len(examples)))
-            shuffler.shuffle(order)
-            for start in range(0, len(order), hp.batch_size):
+        for phase in phases:
+            for name, param in net.named_parameters():  # the other LoRA weights stay as they are
+                if "lora_" in name:
+                    param.requires_grad_(any(f".{m}." in name for m in phase.modules))
+            first = step  # each phase warms up and decays on its own (a warm restart)
+            length = min(phase.steps, total - step)
+            for _ in range(phase.epochs):
+                epoch += 1
+                order = list(range(len(phase.examples)))
+                shuffler.shuffle(order)
+                for start in range(0, len(order), hp.batch_size):
+                    if step >= total:
+                        break
+                    step += 1
+                    batch = [phase.examples[i] for i in order[start:start + hp.batch_size]]
+                    lr = learning_rate_at(hp, step - first, length)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    loss = batch_loss(net, batch, pad_id, hp.decision_weight, train_prefix=phase.train_prefix)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(params, 1.0)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    last_loss = float(loss.detach())
+                    trained_tokens += sum(len(e.prompt_ids) + len(e.target_ids) for e in batch)
+                    entry = {"step": step, "epoch": epoch, "loss": round(last_loss, 5),
+                             "lr": lr, "seconds": round(time.perf_counter() - started, 2)}
+                    if phase.name != "answers":
+                        entry["phase"] = phase.name
+                    log.write(json.dumps(entry) + "\n")
+                    log.flush()
+                    if progress:
+                        progress({**entry, "total_steps": total})
+                if val_examples:
+                    val_loss = evaluate_loss(net, val_examples, pad_id, hp.batch_size)
+                    entry = {"epoch": epoch, "validation_loss": round(val_loss, 5), "step": step}
+                    log.write(json.dumps(entry) + "\n")
+                    if progress:
+                        progress({**entry, "total_steps": total})
                 if step >= total:
                     break
-                step += 1
-                batch = [examples[i] for i in order[start:start + hp.batch_size]]
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step)
-                loss = batch_loss(net, batch, pad_id, hp.decision_weight)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                last_loss = float(loss.detach())
-                trained_tokens += sum(len(e.prompt_ids) + len(e.target_ids) for e in batch)
-                entry = {"step": step, "epoch": epoch, "loss": round(last_loss, 5),
-                         "lr": lr_at(step), "seconds": round(time.perf_counter() - started, 2)}
-                log.write(json.dumps(entry) + "\n")
-                log.flush()
-                if progress:
-                    progress({**entry, "total_steps": total})
-            if val_examples:
-                val_loss = evaluate_loss(net, val_examples, pad_id, hp.batch_size)
-                entry = {"epoch": epoch, "validation_loss": round(val_loss, 5), "step": step}
-                log.write(json.dumps(entry) + "\n")
-                if progress:
-                    progress({**entry, "total_steps": total})
-            if step >= total:
-                break
 
     net.eval()
     save_adapter_fp16(net, out)
@@ -340,6 +409,7 @@ def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike
         "lora": {"r": hp.lora_r, "alpha": hp.lora_alpha or 2 * hp.lora_r, "dropout": hp.lora_dropout,
                  "target_modules": list(TARGET_MODULES)},
         "steps": step,
+        "decision_steps": max(0, step - phases[0].steps),
         "trained_tokens": trained_tokens,
         "final_loss": round(last_loss, 5) if last_loss is not None else None,
         "validation_loss": round(val_loss, 5) if val_loss is not None else None,

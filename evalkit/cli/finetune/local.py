@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--decision-weight", type=float, default=1.0, metavar="W",
                    help="loss weight of each answer's opening tag (<reply> or <tool_call>), the tokens "
                         "that decide between asking and calling (default 1: a plain mean)")
+    g.add_argument("--decision-epochs", type=int, default=0, metavar="N",
+                   help="after --n-epochs, N more passes that train only each answer's opening tag: "
+                        "the choice between asking and calling (default 0)")
+    g.add_argument("--decision-modules", metavar="M,M", help="the LoRA modules the decision epochs train "
+                   "(default: all; e.g. q_proj,k_proj,v_proj,o_proj leaves the MLPs as the answers left them)")
     g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     g.add_argument("--threads", type=int, help="torch CPU threads")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -70,7 +75,7 @@ def _base_model(args: argparse.Namespace) -> tuple[str | None, pathlib.Path]:
 def run(args: argparse.Namespace) -> int:
     if not args.output:
         raise ConfigError("--local needs -o/--out OUT_DIR for the adapter")
-    from ...finetune.local import Hyperparameters, print_progress, train_lora
+    from ...finetune.local import TARGET_MODULES, Hyperparameters, print_progress, train_lora
 
     model, base_dir = _base_model(args)
     if args.threads:
@@ -80,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     hp = Hyperparameters(n_epochs=args.n_epochs, learning_rate_multiplier=args.learning_rate_multiplier,
                          batch_size=args.batch_size, seed=args.seed if args.seed is not None else 0,
                          lora_r=args.lora_r, decision_weight=args.decision_weight,
-                         max_steps=args.max_steps)
+                         decision_epochs=args.decision_epochs, max_steps=args.max_steps,
+                         decision_modules=tuple(m.strip() for m in (args.decision_modules or "").split(",")
+                                                if m.strip()) or TARGET_MODULES)
     progress = None if args.quiet else print_progress(sys.stderr)
     result = train_lora(args.train, args.output, model=model, base_dir=base_dir, hyperparameters=hp,
                         validation_file=args.validation, progress=progress)
@@ -96,4 +103,8 @@ def trial_block(trial: dict[str, Any]) -> dict[str, Any]:
     """The keys a suite variant's `trial:` carries (evalkit.analysis.trials.TRIAL_KEYS and friends)."""
     keys = ("base_model", "training_file", "training_file_sha256", "n_epochs", "learning_rate_multiplier",
             "batch_size", "seed", "steps", "trained_tokens", "wall_time_s")
-    return {k: trial[k] for k in keys if trial.get(k) is not None}
+    hp = trial.get("hyperparameters") or {}
+    extra = {k: hp[k] for k in ("decision_weight", "decision_epochs") if hp.get(k) not in (None, 0, 1, 1.0)}
+    if hp.get("decision_epochs") and hp.get("decision_modules"):
+        extra["decision_modules"] = list(hp["decision_modules"])
+    return {**{k: trial[k] for k in keys if trial.get(k) is not None}, **extra}
