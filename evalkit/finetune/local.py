@@ -24,7 +24,10 @@ tag is the decision to ask or to call):
 - ``decision_epochs``: after the ``n_epochs``, this many passes over the examples with each target
   cut to its opening tag, so the loss is the decision alone (default 0). The phase restarts the
   learning-rate schedule (warm-up, then linear decay) and runs the shared prompt prefix without
-  gradients, which halves the cost of its steps.
+  gradients: with their short targets, t12's decision steps took 4.3 s against 8.6 s for whole
+  answers (batch 8).
+- ``decision_modules``: whose LoRA weights the decision phase moves (default all seven; the
+  shipped adapter's are the attention projections, so the MLPs keep what the answers taught).
 
 LoRA: rank ``lora_r`` (default 16), alpha = 2 x rank, dropout 0.05, on every linear layer of the
 transformer blocks (q, k, v, o, gate, up, down projections).
@@ -232,8 +235,8 @@ def batch_loss(net: Any, batch: Sequence[Example], pad_id: int, decision_weight:
     for each example; only the differing suffixes (user turn + target) run per example. The
     result is the same loss as running each full sequence (gradients flow through the shared
     prefix too), at a fraction of the compute. With `train_prefix` off the prefix is run without
-    gradients (about half the cost of a short-target step): the adapter then learns only from
-    the differing suffixes, as the decision phase does.
+    gradients, which costs less: the adapter then learns only from the differing suffixes, as
+    the decision phase does.
     """
     import torch
 
@@ -344,6 +347,8 @@ def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with log_path.open("w", encoding="utf-8") as log:
         for phase in phases:
+            if step >= total:  # max_steps ended an earlier phase
+                break
             for name, param in net.named_parameters():  # the other LoRA weights stay as they are
                 if "lora_" in name:
                     param.requires_grad_(any(f".{m}." in name for m in phase.modules))

@@ -200,6 +200,11 @@ def test_decision_epochs_run_after_the_answers_and_are_logged(train_file, tmp_pa
     assert log[2]["lr"] == log[0]["lr"]  # the decision phase warms up again
     assert result.steps == 4 and result.trial["decision_steps"] == 2
     assert result.trial["hyperparameters"]["decision_epochs"] == 1
+    cut = train_lora(train_file, tmp_path / "b", validation_file=train_file, hyperparameters=Hyperparameters(
+        n_epochs=1, decision_epochs=1, batch_size=2, lora_r=2, max_steps=1))
+    log = [json.loads(x) for x in (tmp_path / "b" / "training_log.jsonl").read_text().splitlines()]
+    assert cut.steps == 1 and cut.trial["decision_steps"] == 0  # max_steps ends it in the answers
+    assert [(e["step"], e["epoch"], "validation_loss" in e) for e in log] == [(1, 1, False), (1, 1, True)]
 
 
 @pytest.mark.slow
