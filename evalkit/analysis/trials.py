@@ -52,11 +52,23 @@ class TrialRow:
     def hyperparameters(self) -> dict[str, Any]:
         """Scalar trial settings in display order (documented keys first, then extras)."""
         keys = [k for k in TRIAL_KEYS if k in self.trial] + sorted(k for k in self.trial if k not in TRIAL_KEYS)
-        return {k: self.trial[k] for k in keys if k != CURVE_KEY and not isinstance(self.trial[k], (dict, list))}
+        return {k: setting(self.trial[k]) for k in keys if k != CURVE_KEY and is_setting(self.trial[k])}
 
     @property
     def significant(self) -> bool | None:
         return None if self.vs_best is None else self.vs_best.p_value < ALPHA
+
+
+def is_setting(value: Any) -> bool:
+    """Is this trial value a setting to show: a scalar, or a list of scalars (decision_modules)?"""
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(v, (str, int, float, bool)) for v in value)
+    return not isinstance(value, dict)
+
+
+def setting(value: Any) -> Any:
+    """A setting as shown: a list of scalars joined with commas, a scalar as it is."""
+    return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
 def check_metric(metric: str) -> str:

@@ -167,3 +167,13 @@ def test_errors_are_one_line(run_dir, tmp_path, cli):
     assert code == 2 and "no variant with a `trial:` block" in err
     code, _, err = cli("trials", run_dir, "--suite", "x.yaml")
     assert code == 2 and "only applies to `evalkit trials import`" in err
+
+
+def test_list_settings_are_shown_joined_and_structures_are_not():
+    from evalkit.analysis.trials import is_setting, setting
+
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert is_setting(modules) and setting(modules) == "q_proj,k_proj,v_proj,o_proj"
+    assert is_setting(2) and setting(2) == 2 and is_setting(None)
+    assert not is_setting({"train_loss": []}) and not is_setting([[1, 0.5]]) and not is_setting([])
+
