@@ -371,7 +371,7 @@ def test_sigterm_stops_like_ctrl_c_exit_143_and_resumes(tmp_path):
 # ---- finetune --variant (hosted) -------------------------------------------------------------------
 
 def test_hosted_finetune_checks_against_the_named_variant(tmp_path, cli, monkeypatch):
-    from test_finetune_jobs import FineTuningFake, training_file
+    from finetune_fake import FineTuningFake, training_file
 
     server = FineTuningFake()
     monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")

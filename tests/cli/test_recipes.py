@@ -146,7 +146,7 @@ def test_azure_recipe_without_an_endpoint_is_one_line(tmp_path, cli, monkeypatch
 
 
 def test_batch_recipe_round_trip(tmp_path, cli, monkeypatch):
-    from test_batch import FakeBatchAPI  # the loopback files + batches endpoints
+    from batchfake import FakeBatchAPI  # the loopback files + batches endpoints
 
     reply = hallucinating_model(RECIPES / "openai.yaml")
     monkeypatch.setenv("EVALKIT_BATCH_POLL_S", "0.01")
