@@ -35,10 +35,17 @@ TOOLS = [{"type": "function", "function": {"name": "get_current_stock_price", "d
 VERDICTS = ["correct"] * 7 + ["wrong_arguments", "hallucinated_call", "over_refusal", "wrong_function"]
 
 
+def ticker(rng: random.Random) -> str:
+    return "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(4))
+
+
 def fake_record(rng: random.Random, case: int, variant: str, repeat: int) -> dict:
-    symbol = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(4))
+    """One result. The case (its question, expected call) is the same for every variant and
+    repeat, as in a suite; the answer and verdict are drawn per result."""
+    expected = ticker(random.Random(case))
     should_call = case % 3 != 0
     verdict = rng.choice(VERDICTS)
+    symbol = expected[:-1] + "X" if verdict == "wrong_arguments" else expected
     call = {"name": "get_current_stock_price", "arguments": {"symbol": symbol},
             "raw_arguments": json.dumps({"symbol": symbol})}
     calls = [] if verdict in ("over_refusal",) or (not should_call and verdict == "correct") else [call]
@@ -51,15 +58,15 @@ def fake_record(rng: random.Random, case: int, variant: str, repeat: int) -> dic
                                                    for c in calls] or None}}],
            "usage": {"prompt_tokens": 230, "completion_tokens": 18, "total_tokens": 248}}
     return {"case_id": f"case-{case:05d}", "variant": variant, "repeat": repeat, "verdict": verdict,
-            "reason": f"argument `symbol`: expected '{symbol}', got '{symbol[:-1]}'" if verdict == "wrong_arguments"
+            "reason": f"argument `symbol`: expected '{expected}', got '{symbol}'" if verdict == "wrong_arguments"
             else verdict.replace("_", " "),
             "should_call": should_call,
             "expected": {"refuse": not should_call,
-                         "calls": [{"name": "get_current_stock_price", "arguments": {"symbol": symbol}}]
+                         "calls": [{"name": "get_current_stock_price", "arguments": {"symbol": expected}}]
                          if should_call else []},
             "calls": calls, "content": content,
             "messages": [{"role": "system", "content": SYSTEM},
-                         {"role": "user", "content": f"What is the price of company {case} ({symbol}) today?"}],
+                         {"role": "user", "content": f"What is the price of company {case} ({expected}) today?"}],
             "functions_sha": "f" * 16, "model": variant, "api": "tools",
             "usage": {"prompt_tokens": 230, "completion_tokens": 18, "cached_tokens": 0},
             "tokens": {"prompt": 230, "functions": 120}, "latency_s": rng.uniform(0.2, 2.0), "error": None,

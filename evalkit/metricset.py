@@ -29,11 +29,48 @@ class Metric:
     lower_is_better: bool = False  # a rise is the regression (hallucination_rate)
     format: str = "percent"  # how a value is shown: "percent" (a share of cases)
     headline: bool = True  # a column of the CLI table and the report's headline table
+    # The record fields `counts` and `success` may read: results alike in these are judged alike,
+    # so a summary judges each combination once. They are shown only these (`Fields`): reading
+    # another is an error, never a stale judgement.
+    reads: tuple[str, ...] = ("verdict", "should_call")
+
+    def judge(self, record: Record) -> bool | None:
+        """None outside the denominator, else whether `record` is a success."""
+        view = Fields(record, self)
+        return bool(self.success(view)) if self.counts(view) else None
 
     def show(self, value: float | None, digits: int = 0) -> str:
         if value is None:
             return "–"
         return f"{100 * value:.{digits}f}%" if self.format == "percent" else f"{value:.{digits}f}"
+
+
+class Fields(Mapping[str, Any]):
+    """A record as a metric sees it: only the fields it declares in `Metric.reads`."""
+
+    __slots__ = ("_record", "_metric")
+
+    def __init__(self, record: Record, metric: Metric) -> None:
+        self._record, self._metric = record, metric
+
+    def _check(self, key: str) -> None:
+        if key not in self._metric.reads:
+            raise ValueError(f"metric '{self._metric.name}' reads '{key}', which is not in its "
+                             f"reads= {self._metric.reads}: declare it there")
+
+    def __getitem__(self, key: str) -> Any:
+        self._check(key)
+        return self._record[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._check(key)
+        return self._record.get(key, default)  # a SummaryRecord raises for a field it does not keep
+
+    def __iter__(self) -> Any:
+        return (k for k in self._metric.reads if k in self._record)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _should_call(r: Record) -> bool:
@@ -62,7 +99,8 @@ REGISTRY: dict[str, Metric] = {m.name: m for m in (
            counts=_should_call, success=lambda r: r.get("verdict") == "over_refusal",
            lower_is_better=True),
     Metric("name_accuracy", "name acc.", "right function name(s) among cases that expect a call",
-           counts=_should_call, success=lambda r: bool(r.get("name_correct")), headline=False),
+           counts=_should_call, success=lambda r: bool(r.get("name_correct")), headline=False,
+           reads=("should_call", "name_correct")),
 )}
 
 

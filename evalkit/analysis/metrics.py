@@ -48,27 +48,95 @@ def rate_of(metrics: Mapping[str, Any], name: str) -> Rate:
     return Rate(k, n, ci[0] if ci else None, ci[1] if ci else None)
 
 
+def _groups(records: Iterable[Mapping[str, Any]], fields: tuple[str, ...]
+            ) -> list[tuple[Mapping[str, Any], list[str]]]:
+    """The scored results grouped by their values of `fields`: (one of them, the case id of
+    each, in order). A result whose values cannot be a key (a list) is a group of its own."""
+    groups: dict[Any, tuple[Mapping[str, Any], list[str]]] = {}
+    singles: list[tuple[Mapping[str, Any], list[str]]] = []
+    for r in records:
+        if r["verdict"] == "error":
+            continue
+        key = tuple(map(r.get, fields))
+        try:
+            group = groups.get(key)
+        except TypeError:
+            singles.append((r, [r["case_id"]]))
+            continue
+        if group is None:
+            groups[key] = (r, [r["case_id"]])
+        else:
+            group[1].append(r["case_id"])
+    return [*groups.values(), *singles]
+
+
+def _judged(records: Iterable[Mapping[str, Any]], names: Iterable[str]
+            ) -> tuple[list[str], list[tuple[tuple[bool | None, ...], list[str]]]]:
+    """(metric names, [(each metric's judgement, the case ids judged so)]). A metric reads only
+    its `Metric.reads` fields, so each distinct combination of them is judged once: a run has a
+    handful, not one per result."""
+    ms = [metricset.get(n) for n in names]
+    fields = tuple(dict.fromkeys(f for m in ms for f in m.reads))
+    return [m.name for m in ms], [(tuple(m.judge(r) for m in ms), cases) for r, cases in _groups(records, fields)]
+
+
+def attempts_by_metric(records: Iterable[Mapping[str, Any]], names: Iterable[str]) -> dict[str, dict[str, list[bool]]]:
+    """Per metric in `names`, per case id, its success on each scored attempt in its
+    denominator, from one pass over `records`."""
+    metric_names, judged = _judged(records, names)
+    return {name: _attempts(judged, i) for i, name in enumerate(metric_names)}
+
+
+def _attempts(judged: list[tuple[tuple[bool | None, ...], list[str]]], i: int) -> dict[str, list[bool]]:
+    """Per case id, the judgements of metric `i` (of `_judged`) on its attempts."""
+    cases: dict[str, list[bool]] = defaultdict(list)
+    for verdicts, ids in judged:
+        ok = verdicts[i]
+        if ok is not None:
+            for c in ids:
+                cases[c].append(ok)
+    return dict(cases)
+
+
 def case_attempts(records: Iterable[Mapping[str, Any]], metric: str) -> dict[str, list[bool]]:
     """Per case id, the metric's success on each scored attempt in its denominator."""
-    m = metricset.get(metric)
-    out: dict[str, list[bool]] = defaultdict(list)
-    for r in records:
-        if r["verdict"] != "error" and m.counts(r):
-            out[r["case_id"]].append(bool(m.success(r)))
-    return dict(out)
+    return attempts_by_metric(records, [metric])[metric]
+
+
+def majority(attempts: Mapping[str, list[bool]]) -> dict[str, bool]:
+    """Per case, one outcome: a strict majority of its attempts (its only attempt without repeats)."""
+    return {c: 2 * sum(xs) > len(xs) for c, xs in attempts.items()}
 
 
 def case_outcomes(records: Iterable[Mapping[str, Any]], metric: str) -> dict[str, bool]:
     """Per case id, the metric's success as one outcome: a strict majority of its attempts
     (its only attempt without repeats). Errors and cases outside the denominator are left out."""
-    return {c: 2 * sum(xs) > len(xs) for c, xs in case_attempts(records, metric).items()}
+    return majority(case_attempts(records, metric))
+
+
+def good_outcomes_by_metric(records: Iterable[Mapping[str, Any]], names: Iterable[str]) -> dict[str, dict[str, bool]]:
+    """Per metric in `names`, per case id, did it do the good thing (for a lower-is-better rate
+    such as hallucination_rate: avoid it)? The paired unit of the gate, trials and the report;
+    all the metrics from one pass over `records`."""
+    metric_names, judged = _judged(records, names)
+    repeated = sum(len(ids) for _, ids in judged) > len({c for _, ids in judged for c in ids})
+    out = {}
+    for i, name in enumerate(metric_names):
+        flip = metricset.lower_is_better(name)
+        if repeated:
+            out[name] = {c: hit != flip for c, hit in majority(_attempts(judged, i)).items()}
+            continue
+        hits: dict[str, bool] = {}  # one attempt per case: its judgement is its outcome
+        for verdicts, ids in judged:
+            if verdicts[i] is not None:
+                hits.update(dict.fromkeys(ids, verdicts[i] != flip))
+        out[name] = hits
+    return out
 
 
 def good_outcomes(records: Iterable[Mapping[str, Any]], metric: str) -> dict[str, bool]:
-    """Per case id, did it do the good thing on this metric (for a lower-is-better rate such as
-    hallucination_rate: avoid it)? The paired unit of the gate, trials and the report."""
-    hits = case_outcomes(records, metric)
-    return {c: not x for c, x in hits.items()} if metricset.lower_is_better(metric) else hits
+    """`good_outcomes_by_metric` for one metric."""
+    return good_outcomes_by_metric(records, [metric])[metric]
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -81,8 +149,8 @@ def variant_metrics(records: list[Mapping[str, Any]]) -> dict[str, Any]:
     verdicts = Counter(r["verdict"] for r in records)
     out: dict[str, Any] = {"n": len(records), "n_scored": len(scored), "errors": verdicts.get("error", 0),
                            "cases": len({r["case_id"] for r in scored})}
-    for m in metricset.metrics():
-        _rate(out, m.name, case_rate(case_attempts(scored, m.name)))
+    for name, attempts in attempts_by_metric(scored, metricset.names()).items():
+        _rate(out, name, case_rate(attempts))
     out["verdicts"] = {v: verdicts.get(v, 0) for v in VERDICTS}
     usage = [r.get("usage") or {} for r in records]
     tokens = [r.get("tokens") or {} for r in records]

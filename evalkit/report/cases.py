@@ -89,13 +89,37 @@ def _messages_key(msgs: Sequence[Any]) -> Any:
 def _full_keys(records: Sequence[Mapping[str, Any]], functions: Mapping[str, Any]) -> dict[str, str | None]:
     """Per case id, the functions.json key of its full definitions, when the run recorded them."""
     fulls = [k for k in functions if k.startswith("full:")]
+    recorded = {sha: "full:" + str(sha) in functions for sha in {r.get("functions_sha") for r in records}}
     out: dict[str, str | None] = {}
     for r in records:
-        key = "full:" + str(r.get("functions_sha"))
-        if key in functions:
-            out.setdefault(r["case_id"], key)
+        sha = r.get("functions_sha")
+        if recorded[sha]:
+            out.setdefault(r["case_id"], "full:" + str(sha))
     default = fulls[0] if len(fulls) == 1 else None
-    return out if default is None else {**{r["case_id"]: default for r in records}, **out}
+    return out if default is None else {**dict.fromkeys((r["case_id"] for r in records), default), **out}
+
+
+class _Prompts:
+    """Each distinct prompt (a result's messages) stored once, by index. Results of one case
+    mostly share it, so a prompt is first compared with those already seen for its case."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._by_case: dict[str, list[int]] = {}
+        self._by_key: dict[Any, int] = {}
+
+    def __call__(self, case: str, msgs: Any) -> int:
+        seen = self._by_case.setdefault(case, [])
+        for i in seen:
+            if self.values[i] == msgs:
+                return i
+        key = _messages_key(msgs)  # the same prompt may come with another case
+        i = self._by_key.get(key)
+        if i is None:
+            i = self._by_key[key] = len(self.values)
+            self.values.append(msgs)
+        seen.append(i)
+        return i
 
 
 class _Strings:
@@ -137,31 +161,25 @@ def case_payload(variants: Sequence[str], records: Sequence[Mapping[str, Any]],
     full = _full_keys(rows, functions)
 
     reasons = _Strings()
-    messages: dict[Any, int] = {}
-    message_list: list[Any] = []
-    fn_tokens: dict[str, int] = {}
-    res_case, res_v, res_r, res_verdict, res_reason, res_m = [], [], [], [], [], []
-    for r in rows:
-        res_case.append(case_index[r["case_id"]])
-        res_v.append(vindex[r["variant"]])
-        res_r.append(r.get("repeat", 0))
-        verdict = r["verdict"]
+    prompts = _Prompts()
+    for verdict in dict.fromkeys(r["verdict"] for r in rows):
         if verdict not in verdict_index:
             verdict_index[verdict] = len(verdict_names)
             verdict_names.append(verdict)
-        res_verdict.append(verdict_index[verdict])
-        res_reason.append(reasons(r.get("reason")))
-        msgs = r.get("messages") or []
-        key = _messages_key(msgs)
-        m = messages.get(key)
-        if m is None:
-            m = messages[key] = len(message_list)
-            message_list.append(msgs)
-        res_m.append(m)
-        tokens = r.get("tokens")
+    res_case = [case_index[r["case_id"]] for r in rows]
+    res_v = [vindex[r["variant"]] for r in rows]
+    res_r = [r.get("repeat", 0) for r in rows]
+    res_verdict = [verdict_index[r["verdict"]] for r in rows]
+    res_reason = [reasons(r.get("reason")) for r in rows]
+    res_m = [prompts(r["case_id"], r.get("messages") or []) for r in rows]
+    message_list = prompts.values
+    fn_tokens: dict[str, int] = {}
+    for r in rows:
         sha = r.get("functions_sha")
-        if sha and tokens and tokens.get("functions") is not None and sha not in fn_tokens:
-            fn_tokens[sha] = tokens["functions"]
+        if sha and sha not in fn_tokens:
+            tokens = r.get("tokens")
+            if tokens and tokens.get("functions") is not None:
+                fn_tokens[sha] = tokens["functions"]
     for sha, tokens in list(fn_tokens.items()):
         if "full:" + sha in functions:  # this variant sent the full definitions: same count
             fn_tokens["full:" + sha] = tokens

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .. import metricset
-from ..analysis.metrics import by_variant, good_outcomes
+from ..analysis.metrics import by_variant, good_outcomes_by_metric
 from ..analysis.stats import paired, repeat_stats
 from ..analysis.trials import by_hyperparameter, trials_table
 from .charts import hyperparameter_chart, loss_chart
@@ -43,7 +43,9 @@ class Best:
 
 
 def best_variant(spec: RateSpec, variants: Mapping[str, Mapping[str, Any]],
-                 groups: Mapping[str, Sequence[Mapping[str, Any]]]) -> Best:
+                 outcomes: Mapping[str, Mapping[str, Mapping[str, bool]]]) -> Best:
+    """`outcomes`: per variant, per metric, per case, did it do the good thing
+    (analysis.metrics.good_outcomes_by_metric)."""
     values = {v: m.get(spec.key) for v, m in variants.items() if m.get(spec.key) is not None}
     if len(values) < 2:
         return Best(None, False, None, None)
@@ -53,16 +55,15 @@ def best_variant(spec: RateSpec, variants: Mapping[str, Mapping[str, Any]],
     if len(leaders) > 1:
         return Best(None, False, 1.0, leaders[1])
 
-    def outcomes(v: str) -> dict[str, bool]:
-        """Per case, did the variant do the good thing (for a lower-is-better rate: avoid it)?"""
-        return good_outcomes(groups.get(v, ()), spec.key)
+    def of(v: str) -> Mapping[str, bool]:
+        return outcomes.get(v, {}).get(spec.key, {})
 
     leader = leaders[0]
-    mine = outcomes(leader)
+    mine = of(leader)
     worst, against = 0.0, None
     for other in values:
         if other != leader:
-            p = paired(mine, outcomes(other)).p_value
+            p = paired(mine, of(other)).p_value
             if p >= worst:
                 worst, against = p, other
     return Best(leader, worst < ALPHA, worst, against)
@@ -83,7 +84,8 @@ def headline(variants: Mapping[str, Mapping[str, Any]], records: Sequence[Mappin
     """Rows of the headline table and the significance marks."""
     groups = by_variant(records)
     specs = rates()
-    bests = {s.key: best_variant(s, variants, groups) for s in specs}
+    outcomes = {v: good_outcomes_by_metric(rs, [s.key for s in specs]) for v, rs in groups.items()}
+    bests = {s.key: best_variant(s, variants, outcomes) for s in specs}
     full = next((_tokens(m) for m in variants.values() if m.get("functions") == "full" and _tokens(m)), None)
     rows = []
     for name, m in variants.items():

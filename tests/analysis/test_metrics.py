@@ -38,7 +38,8 @@ def write_run(path, records, variants=None):
 
 ASKED = Metric("asked_back", "asked back", "a question in reply, among cases that expect a refusal",
                counts=lambda r: not r.get("should_call"),
-               success=lambda r: not r.get("calls") and r.get("verdict") == "correct")
+               success=lambda r: not r.get("calls") and r.get("verdict") == "correct",
+               reads=("should_call", "calls", "verdict"))
 
 
 @pytest.fixture
@@ -195,3 +196,62 @@ def test_gate_with_repeats_counts_cases(tmp_path, cli):
     assert code == 0, err
     html = (run / "report.html").read_text()
     assert '<span class="kn">3.3/10</span>' in html and "3.33333" not in html
+
+
+# ---- each distinct combination of the fields a metric reads is judged once ----------------------
+
+def test_every_metric_reads_only_the_fields_it_declares():
+    grid = [rec(f"c{i}", verdict, should_call=call)
+            for i, (verdict, call) in enumerate((v, c) for v in ("correct", "wrong_arguments", "over_refusal",
+                                                                 "hallucinated_call", "wrong_function")
+                                                for c in (True, False))]
+    for m in metricset.metrics():
+        for r in grid:
+            m.judge(r)  # raises if the metric reads a field it did not declare
+
+
+def test_a_metric_reading_an_undeclared_field_is_an_error_not_a_stale_number():
+    sneaky = Metric("sneaky", "sneaky", "reads tags", counts=lambda r: True,
+                    success=lambda r: "x" in r.get("tags"))
+    with pytest.raises(ValueError, match="metric 'sneaky' reads 'tags', which is not in its reads="):
+        sneaky.judge(rec("a", "correct"))
+
+
+def test_one_pass_judging_equals_judging_each_result(asked):
+    from evalkit.analysis.metrics import attempts_by_metric
+
+    rng = random.Random(5)
+    verdicts = ("correct", "wrong_arguments", "over_refusal", "hallucinated_call", "wrong_function", "error")
+    records = []
+    for i in range(300):
+        call = rng.random() < 0.6
+        r = rec(f"c{i % 70}", rng.choice(verdicts), should_call=call, repeat=i // 70,
+                calls=[] if rng.random() < 0.5 else None)  # `calls` (a list) cannot be a memo key
+        r["name_correct"] = rng.choice((True, False, None))
+        records.append(r)
+    names = metricset.names()
+    got = attempts_by_metric(records, names)
+    for m in metricset.metrics():
+        expected: dict[str, list[bool]] = {}
+        for r in records:
+            if r["verdict"] != "error" and m.counts(r):
+                expected.setdefault(r["case_id"], []).append(bool(m.success(r)))
+        assert got[m.name] == expected, m.name
+
+
+def test_good_outcomes_of_many_metrics_equal_each_alone_with_and_without_repeats():
+    from evalkit.analysis.metrics import good_outcomes_by_metric
+
+    rng = random.Random(9)
+    verdicts = ("correct", "wrong_arguments", "over_refusal", "hallucinated_call", "error")
+    for repeats in (1, 3):
+        records = [rec(f"c{i}", rng.choice(verdicts), should_call=i % 3 > 0, repeat=k)
+                   for i in range(40) for k in range(repeats)]
+        got = good_outcomes_by_metric(records, metricset.names())
+        for name in metricset.names():
+            attempts: dict[str, list[bool]] = {}
+            for r in records:
+                if r["verdict"] != "error" and metricset.get(name).counts(r):
+                    attempts.setdefault(r["case_id"], []).append(bool(metricset.get(name).success(r)))
+            expected = {c: (2 * sum(xs) > len(xs)) != metricset.lower_is_better(name) for c, xs in attempts.items()}
+            assert got[name] == expected == good_outcomes(records, name), (repeats, name)
