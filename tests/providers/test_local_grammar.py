@@ -8,7 +8,6 @@ import json
 import pytest
 
 from evalkit.providers import local_grammar as lg
-from evalkit.providers.local import latency_shares
 from evalkit.providers.local_parse import parse_calls
 from evalkit.providers.local_prompt import assistant_text, format_call, format_reply
 
@@ -69,15 +68,6 @@ def test_short_schema_takes_any_object_and_replies_stay_replies():
     assert not accepts(SHORT, "")
     assert accepts([], "Hello there.")  # no tools offered: plain text
     assert json.loads(lg.grammar_key(SHORT)) == [t["function"] for t in SHORT]
-
-
-def test_latency_shares_split_each_step_among_the_rows_still_generating():
-    shares = latency_shares(10.0, [10, 5, 5])
-    # steps 0-4 shared by three rows, 5-9 by one: the long row pays 5/3 + 5, the short ones 5/3
-    assert shares == pytest.approx([5 / 3 + 5, 5 / 3, 5 / 3])
-    assert sum(shares) == pytest.approx(10.0)
-    assert latency_shares(3.0, [4]) == pytest.approx([3.0])
-    assert latency_shares(2.0, [0, 0]) == pytest.approx([1.0, 1.0])
 
 
 def test_reply_block_round_trips_through_prompt_and_parser():
