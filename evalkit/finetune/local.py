@@ -28,6 +28,12 @@ tag is the decision to ask or to call):
   answers (batch 8).
 - ``decision_modules``: whose LoRA weights the decision phase moves (default all seven; the
   shipped adapter's are the attention projections, so the MLPs keep what the answers taught).
+- ``decision_layers``: the decision phase trains only the LoRA weights of the top N transformer
+  layers (default 0: all). Backpropagation then stops at the lowest of them, so its steps cost
+  less; a frozen base model's features already separate the cases from layer 6 on (TRIALS.md).
+- ``rehearsal``: whole answers replayed with each decision step (default 0): their loss is added
+  to the decision's, so what the decision phase moves keeps fitting the answers (the tickers that
+  t11 and t12 cut). They cycle through the examples in a seeded order, prefix without gradients.
 
 LoRA: rank ``lora_r`` (default 16), alpha = 2 x rank, dropout 0.05, on every linear layer of the
 transformer blocks (q, k, v, o, gate, up, down projections).
@@ -45,10 +51,11 @@ import math
 import os
 import pathlib
 import random
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import ConfigError, InputError
 from ..providers.local import (
@@ -79,6 +86,8 @@ class Hyperparameters:
     decision_weight: float = 1.0  # loss weight of the answer's opening tag (see Example.decision)
     decision_epochs: int = 0  # extra passes on the opening tag alone (see decision_examples)
     decision_modules: tuple[str, ...] = TARGET_MODULES  # whose LoRA weights the decision phase trains
+    rehearsal: int = 0  # whole answers replayed with each decision step (see Phase.replay)
+    decision_layers: int = 0  # the decision phase trains only the top N transformer layers (0: all)
 
     @property
     def learning_rate(self) -> float:
@@ -87,12 +96,19 @@ class Hyperparameters:
     def validate(self) -> None:
         if self.n_epochs < 1 or self.batch_size < 1 or self.lora_r < 1:
             raise ConfigError("n_epochs, batch_size and lora_r must be positive integers")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError("lora_dropout must be >= 0 and < 1")
         if not self.learning_rate_multiplier > 0:
             raise ConfigError("learning_rate_multiplier must be > 0")
         if not self.decision_weight >= 1:
             raise ConfigError("decision_weight must be >= 1")
         if self.decision_epochs < 0:
             raise ConfigError("decision_epochs must be >= 0")
+        if self.decision_layers < 0:
+            raise ConfigError("decision_layers must be >= 0 (0: every layer)")
+        if self.rehearsal < 0 or (self.rehearsal and not self.decision_epochs):
+            raise ConfigError("rehearsal must be >= 0, and it needs decision_epochs (it replays whole "
+                              "answers during the decision phase)")
         unknown = sorted(set(self.decision_modules) - set(TARGET_MODULES))
         if unknown or not self.decision_modules:
             raise ConfigError(f"decision_modules must be some of {', '.join(TARGET_MODULES)}"
@@ -206,13 +222,16 @@ MIN_SHARED_PREFIX = 32
 
 def weighted_loss(logits: Any, labels: Any, weights: Any) -> Any:
     """Cross-entropy of next-token predictions, weighted per label token (-100: not a target)."""
-    import torch
-
     logits, labels, weights = logits[:, :-1], labels[:, 1:], weights[:, 1:]
     keep = labels != -100
-    losses = torch.nn.functional.cross_entropy(logits[keep].float(), labels[keep], reduction="none")
-    w = weights[keep]
-    return (losses * w).sum() / w.sum()
+    return _mean_cross_entropy(logits[keep], labels[keep], weights[keep])
+
+
+def _mean_cross_entropy(logits: Any, targets: Any, weights: Any) -> Any:
+    import torch
+
+    losses = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none")
+    return (losses * weights).sum() / weights.sum()
 
 
 def _weights(batch: Sequence[Example], labels: Any, decision_weight: float) -> Any:
@@ -258,11 +277,15 @@ def batch_loss(net: Any, batch: Sequence[Example], pad_id: int, decision_weight:
 
 
 def _loss(net: Any, batch: Sequence[Example], labels: Any, decision_weight: float, **inputs: Any) -> Any:
-    """The model's own loss at weight 1 (as every adapter before the weight was trained), else
-    `weighted_loss` over the logits."""
-    if decision_weight == 1:
-        return net(**inputs, labels=labels).loss
-    return weighted_loss(net(**inputs).logits, labels, _weights(batch, labels, decision_weight))
+    """`weighted_loss`, with the vocabulary projection (lm_head) run only at the positions that
+    predict a target token: a decision example has 2 of ~35, and projecting every position onto
+    the 49k-token vocabulary was a fifth of its step."""
+    causal = net.get_base_model() if hasattr(net, "get_base_model") else net
+    hidden = causal.model(**inputs).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    weights = _weights(batch, labels, decision_weight)[:, 1:]
+    return _mean_cross_entropy(causal.lm_head(hidden[:, :-1][keep]), targets[keep], weights[keep])
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -275,6 +298,16 @@ class Phase:
     steps: int
     train_prefix: bool  # gradients through the shared prompt prefix (batch_loss)
     modules: tuple[str, ...] = TARGET_MODULES  # whose LoRA weights this phase trains
+    replay: Sequence[Example] = ()  # whole answers rehearsed alongside, `replay_per_step` a step
+    replay_per_step: int = 0
+    top_layers: int = 0  # train only the top N transformer layers' LoRA weights (0: all)
+
+    def trains(self, name: str, n_layers: int) -> bool:
+        """Does this phase train the LoRA parameter called `name` (of a model of `n_layers`)?"""
+        if not any(f".{m}." in name for m in self.modules):
+            return False
+        layer = re.search(r"\.layers\.(\d+)\.", name)
+        return not self.top_layers or layer is None or int(layer.group(1)) >= n_layers - self.top_layers
 
 
 def training_phases(examples: Sequence[Example], hp: Hyperparameters) -> list[Phase]:
@@ -289,8 +322,19 @@ def training_phases(examples: Sequence[Example], hp: Hyperparameters) -> list[Ph
             raise ConfigError("decision_epochs needs examples sent with tools: the decision phase trains "
                               "the choice between <reply> and <tool_call>")
         phases.append(Phase("decision", tagged, hp.decision_epochs, steps(len(tagged), hp.decision_epochs),
-                            False, tuple(hp.decision_modules)))
+                            False, tuple(hp.decision_modules), tuple(examples) if hp.rehearsal else (),
+                            hp.rehearsal, hp.decision_layers))
     return phases
+
+
+def replay_order(examples: Sequence[Example], seed: int) -> Iterator[Example]:
+    """The examples over and over, each pass in a fresh seeded order (its own generator, so the
+    phases' shuffles stay those of a run without rehearsal)."""
+    rng = random.Random(f"replay-{seed}")
+    while examples:
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        yield from (examples[i] for i in order)
 
 
 def learning_rate_at(hp: Hyperparameters, step: int, total: int) -> float:
@@ -334,6 +378,9 @@ def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=0.0)
     phases = training_phases(examples, hp)
+    n_layers = int(net.config.num_hidden_layers)
+    if hp.decision_layers > n_layers:
+        raise ConfigError(f"decision_layers is {hp.decision_layers}, but the model has {n_layers} layers")
     total = sum(phase.steps for phase in phases)
     if hp.max_steps:
         total = min(total, hp.max_steps)
@@ -351,9 +398,10 @@ def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike
                 break
             for name, param in net.named_parameters():  # the other LoRA weights stay as they are
                 if "lora_" in name:
-                    param.requires_grad_(any(f".{m}." in name for m in phase.modules))
+                    param.requires_grad_(phase.trains(name, n_layers))
             first = step  # each phase warms up and decays on its own (a warm restart)
             length = min(phase.steps, total - step)
+            replay = replay_order(phase.replay, hp.seed)
             for _ in range(phase.epochs):
                 epoch += 1
                 order = list(range(len(phase.examples)))
@@ -367,6 +415,10 @@ def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                     loss = batch_loss(net, batch, pad_id, hp.decision_weight, train_prefix=phase.train_prefix)
+                    if phase.replay_per_step:
+                        rehearsed = [next(replay) for _ in range(phase.replay_per_step)]
+                        loss = loss + batch_loss(net, rehearsed, pad_id, train_prefix=False)
+                        batch = batch + rehearsed
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(params, 1.0)
                     optimizer.step()

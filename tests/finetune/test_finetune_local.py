@@ -12,12 +12,14 @@ from evalkit.errors import ConfigError
 from evalkit.finetune.local import (
     Example,
     Hyperparameters,
+    Phase,
     _weights,
     common_prefix_length,
     decision_examples,
     encode_examples,
     learning_rate_at,
     read_examples,
+    replay_order,
     train_lora,
     training_phases,
     weighted_loss,
@@ -125,6 +127,30 @@ def test_decision_phase_trains_the_opening_tag_alone(train_file):
     assert [(p.name, p.epochs, p.steps, p.train_prefix) for p in phases] == \
         [("answers", 2, 4, True), ("decision", 3, 6, False)]
     assert [p.name for p in training_phases(examples, Hyperparameters())] == ["answers"]
+    assert phases[1].replay == () and phases[1].replay_per_step == 0
+
+
+def test_rehearsal_replays_whole_answers_in_the_decision_phase(train_file):
+    examples = encode_examples(_Tokenizer(), read_examples(train_file))
+    answers, decision = training_phases(examples, Hyperparameters(decision_epochs=1, rehearsal=3))
+    assert answers.replay == () and decision.replay_per_step == 3
+    assert [e.target_ids for e in decision.replay] == [e.target_ids for e in examples]  # whole answers
+    stream = replay_order(decision.replay, seed=0)
+    first, second = [next(stream) for _ in range(4)], [next(stream) for _ in range(4)]
+    assert sorted(e.line for e in first) == sorted(e.line for e in second) == [e.line for e in examples]
+    again = replay_order(decision.replay, seed=0)
+    assert [next(again).line for _ in range(8)] == [e.line for e in first + second]  # seeded
+    assert list(replay_order([], seed=0)) == []
+
+
+def test_a_phase_trains_its_modules_in_its_top_layers():
+    attention = ("q_proj", "k_proj", "v_proj", "o_proj")
+    name = "base_model.model.model.layers.{}.{}.lora_A.default.weight".format
+    top = Phase("decision", [], 1, 1, False, attention, top_layers=10)
+    assert [top.trains(name(i, "self_attn.q_proj"), 30) for i in (0, 19, 20, 29)] == [False, False, True, True]
+    assert not top.trains(name(25, "mlp.up_proj"), 30)
+    every = Phase("answers", [], 1, 1, True)
+    assert all(every.trains(name(i, m), 30) for i in (0, 29) for m in ("self_attn.q_proj", "mlp.down_proj"))
 
 
 def test_decision_phase_needs_examples_with_tools(train_file):
@@ -150,6 +176,40 @@ def test_decision_weight_below_one_is_refused():
         Hyperparameters(decision_epochs=-1).validate()
     with pytest.raises(ConfigError, match=r"decision_modules must be some of .* \(not lm_head\)"):
         Hyperparameters(decision_modules=("q_proj", "lm_head")).validate()
+    with pytest.raises(ConfigError, match="lora_dropout"):
+        Hyperparameters(lora_dropout=1.0).validate()
+    with pytest.raises(ConfigError, match="decision_layers"):
+        Hyperparameters(decision_layers=-1).validate()
+    with pytest.raises(ConfigError, match="rehearsal .* needs decision_epochs"):
+        Hyperparameters(rehearsal=2).validate()
+    with pytest.raises(ConfigError, match="rehearsal must be >= 0"):
+        Hyperparameters(decision_epochs=1, rehearsal=-1).validate()
+
+
+@pytest.mark.skipif(not importlib.util.find_spec("transformers"), reason="needs pip install 'evalkit[local]'")
+def test_batch_loss_is_the_model_s_own_loss_over_whole_sequences():
+    """The shared prefix run once and the vocabulary projected only where a target is predicted
+    give the loss of running every example whole (transformers' own causal-LM loss)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from evalkit.finetune.local import _batch_tensors, batch_loss
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, pad_token_id=1)).eval()
+    prefix = [(7 * i) % 60 + 2 for i in range(40)]  # long enough to be shared (MIN_SHARED_PREFIX)
+    batch = [Example(prefix + [3, 4], [5, 6, 7], 1, 1), Example(prefix + [8], [9, 10], 2, 1),
+             Example(prefix + [11, 12, 13], [14], 3, 0)]
+    whole = _batch_tensors(batch, 1)
+    with torch.no_grad():
+        expected = model(**whole).loss
+        assert batch_loss(model, batch, 1) == pytest.approx(float(expected), rel=1e-5)
+        assert batch_loss(model, batch[:1], 1) == pytest.approx(float(model(**_batch_tensors(batch[:1], 1)).loss), rel=1e-5)
+        logits = model(input_ids=whole["input_ids"], attention_mask=whole["attention_mask"]).logits
+        weighted = weighted_loss(logits, whole["labels"], _weights(batch, whole["labels"], 4.0))
+        assert batch_loss(model, batch, 1, decision_weight=4.0) == pytest.approx(float(weighted), rel=1e-5)
+        assert float(weighted) != pytest.approx(float(expected), rel=1e-3)  # the weight matters
 
 
 @pytest.mark.slow
@@ -200,6 +260,14 @@ def test_decision_epochs_run_after_the_answers_and_are_logged(train_file, tmp_pa
     assert log[2]["lr"] == log[0]["lr"]  # the decision phase warms up again
     assert result.steps == 4 and result.trial["decision_steps"] == 2
     assert result.trial["hyperparameters"]["decision_epochs"] == 1
+    rehearsed = train_lora(train_file, tmp_path / "r", hyperparameters=Hyperparameters(
+        n_epochs=1, decision_epochs=1, batch_size=2, seed=3, lora_r=2, rehearsal=1))
+    # each decision step also ran one whole answer: more tokens, a larger loss than the tag alone
+    assert rehearsed.steps == 4 and rehearsed.trained_tokens > result.trained_tokens
+    assert rehearsed.trial["hyperparameters"]["rehearsal"] == 1
+    log_r = [json.loads(x) for x in (tmp_path / "r" / "training_log.jsonl").read_text().splitlines()]
+    assert log_r[:2] == [{**e, "seconds": r["seconds"]} for e, r in zip(log[:2], log_r[:2])]
+    assert log_r[2]["loss"] > log[2]["loss"]
     cut = train_lora(train_file, tmp_path / "b", validation_file=train_file, hyperparameters=Hyperparameters(
         n_epochs=1, decision_epochs=1, batch_size=2, lora_r=2, max_steps=1))
     log = [json.loads(x) for x in (tmp_path / "b" / "training_log.jsonl").read_text().splitlines()]

@@ -38,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--learning-rate-multiplier", type=float, default=1.0, help="x 2e-4 (default 1.0)")
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--lora-r", type=int, default=16, help="LoRA rank (alpha = 2 x rank)")
+    g.add_argument("--lora-dropout", type=float, default=0.05, help="dropout on the LoRA inputs (default 0.05)")
     g.add_argument("--decision-weight", type=float, default=1.0, metavar="W",
                    help="loss weight of each answer's opening tag (<reply> or <tool_call>), the tokens "
                         "that decide between asking and calling (default 1: a plain mean)")
@@ -46,6 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the choice between asking and calling (default 0)")
     g.add_argument("--decision-modules", metavar="M,M", help="the LoRA modules the decision epochs train "
                    "(default: all; e.g. q_proj,k_proj,v_proj,o_proj leaves the MLPs as the answers left them)")
+    g.add_argument("--decision-layers", type=int, default=0, metavar="N",
+                   help="the decision epochs train only the top N transformer layers (default 0: all)")
+    g.add_argument("--rehearsal", type=int, default=0, metavar="N",
+                   help="whole answers replayed with each decision step, so the decision epochs keep "
+                        "fitting the answers (default 0)")
     g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     g.add_argument("--threads", type=int, help="torch CPU threads")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -84,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     hp = Hyperparameters(n_epochs=args.n_epochs, learning_rate_multiplier=args.learning_rate_multiplier,
                          batch_size=args.batch_size, seed=args.seed if args.seed is not None else 0,
-                         lora_r=args.lora_r, decision_weight=args.decision_weight,
+                         lora_r=args.lora_r, lora_dropout=args.lora_dropout, decision_weight=args.decision_weight,
                          decision_epochs=args.decision_epochs, max_steps=args.max_steps,
+                         rehearsal=args.rehearsal, decision_layers=args.decision_layers,
                          decision_modules=tuple(m.strip() for m in (args.decision_modules or "").split(",")
                                                 if m.strip()) or TARGET_MODULES)
     progress = None if args.quiet else print_progress(sys.stderr)
@@ -104,7 +111,9 @@ def trial_block(trial: dict[str, Any]) -> dict[str, Any]:
     keys = ("base_model", "training_file", "training_file_sha256", "n_epochs", "learning_rate_multiplier",
             "batch_size", "seed", "steps", "trained_tokens", "wall_time_s")
     hp = trial.get("hyperparameters") or {}
-    extra = {k: hp[k] for k in ("decision_weight", "decision_epochs") if hp.get(k) not in (None, 0, 1, 1.0)}
+    extra = {k: hp[k] for k in ("decision_weight", "decision_epochs", "rehearsal", "decision_layers") if hp.get(k) not in (None, 0, 1, 1.0)}
+    if hp.get("lora_dropout") not in (None, 0.05):
+        extra["lora_dropout"] = hp["lora_dropout"]
     if hp.get("decision_epochs") and hp.get("decision_modules"):
         extra["decision_modules"] = list(hp["decision_modules"])
     return {**{k: trial[k] for k in keys if trial.get(k) is not None}, **extra}
