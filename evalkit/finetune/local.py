@@ -28,9 +28,6 @@ tag is the decision to ask or to call):
   answers (batch 8).
 - ``decision_modules``: whose LoRA weights the decision phase moves (default all seven; the
   shipped adapter's are the attention projections, so the MLPs keep what the answers taught).
-- ``decision_layers``: the decision phase trains only the LoRA weights of the top N transformer
-  layers (default 0: all). Backpropagation then stops at the lowest of them, so its steps cost
-  less; a frozen base model's features already separate the cases from layer 6 on (TRIALS.md).
 - ``rehearsal``: whole answers replayed with each decision step (default 0): their loss is added
   to the decision's, so what the decision phase moves keeps fitting the answers (the tickers that
   t11 and t12 cut). They cycle through the examples in a seeded order, prefix without gradients.
@@ -51,7 +48,6 @@ import math
 import os
 import pathlib
 import random
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -87,7 +83,6 @@ class Hyperparameters:
     decision_epochs: int = 0  # extra passes on the opening tag alone (see decision_examples)
     decision_modules: tuple[str, ...] = TARGET_MODULES  # whose LoRA weights the decision phase trains
     rehearsal: int = 0  # whole answers replayed with each decision step (see Phase.replay)
-    decision_layers: int = 0  # the decision phase trains only the top N transformer layers (0: all)
 
     @property
     def learning_rate(self) -> float:
@@ -104,8 +99,6 @@ class Hyperparameters:
             raise ConfigError("decision_weight must be >= 1")
         if self.decision_epochs < 0:
             raise ConfigError("decision_epochs must be >= 0")
-        if self.decision_layers < 0:
-            raise ConfigError("decision_layers must be >= 0 (0: every layer)")
         if self.rehearsal < 0 or (self.rehearsal and not self.decision_epochs):
             raise ConfigError("rehearsal must be >= 0, and it needs decision_epochs (it replays whole "
                               "answers during the decision phase)")
@@ -300,14 +293,10 @@ class Phase:
     modules: tuple[str, ...] = TARGET_MODULES  # whose LoRA weights this phase trains
     replay: Sequence[Example] = ()  # whole answers rehearsed alongside, `replay_per_step` a step
     replay_per_step: int = 0
-    top_layers: int = 0  # train only the top N transformer layers' LoRA weights (0: all)
 
-    def trains(self, name: str, n_layers: int) -> bool:
-        """Does this phase train the LoRA parameter called `name` (of a model of `n_layers`)?"""
-        if not any(f".{m}." in name for m in self.modules):
-            return False
-        layer = re.search(r"\.layers\.(\d+)\.", name)
-        return not self.top_layers or layer is None or int(layer.group(1)) >= n_layers - self.top_layers
+    def trains(self, name: str) -> bool:
+        """Does this phase train the LoRA parameter called `name`?"""
+        return any(f".{m}." in name for m in self.modules)
 
 
 def training_phases(examples: Sequence[Example], hp: Hyperparameters) -> list[Phase]:
@@ -323,7 +312,7 @@ def training_phases(examples: Sequence[Example], hp: Hyperparameters) -> list[Ph
                               "the choice between <reply> and <tool_call>")
         phases.append(Phase("decision", tagged, hp.decision_epochs, steps(len(tagged), hp.decision_epochs),
                             False, tuple(hp.decision_modules), tuple(examples) if hp.rehearsal else (),
-                            hp.rehearsal, hp.decision_layers))
+                            hp.rehearsal))
     return phases
 
 
@@ -378,9 +367,6 @@ def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=0.0)
     phases = training_phases(examples, hp)
-    n_layers = int(net.config.num_hidden_layers)
-    if hp.decision_layers > n_layers:
-        raise ConfigError(f"decision_layers is {hp.decision_layers}, but the model has {n_layers} layers")
     total = sum(phase.steps for phase in phases)
     if hp.max_steps:
         total = min(total, hp.max_steps)
@@ -398,7 +384,7 @@ def train_lora(train_file: str | os.PathLike[str], output_dir: str | os.PathLike
                 break
             for name, param in net.named_parameters():  # the other LoRA weights stay as they are
                 if "lora_" in name:
-                    param.requires_grad_(phase.trains(name, n_layers))
+                    param.requires_grad_(phase.trains(name))
             first = step  # each phase warms up and decays on its own (a warm restart)
             length = min(phase.steps, total - step)
             replay = replay_order(phase.replay, hp.seed)

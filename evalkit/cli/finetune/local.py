@@ -47,8 +47,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the choice between asking and calling (default 0)")
     g.add_argument("--decision-modules", metavar="M,M", help="the LoRA modules the decision epochs train "
                    "(default: all; e.g. q_proj,k_proj,v_proj,o_proj leaves the MLPs as the answers left them)")
-    g.add_argument("--decision-layers", type=int, default=0, metavar="N",
-                   help="the decision epochs train only the top N transformer layers (default 0: all)")
     g.add_argument("--rehearsal", type=int, default=0, metavar="N",
                    help="whole answers replayed with each decision step, so the decision epochs keep "
                         "fitting the answers (default 0)")
@@ -92,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, seed=args.seed if args.seed is not None else 0,
                          lora_r=args.lora_r, lora_dropout=args.lora_dropout, decision_weight=args.decision_weight,
                          decision_epochs=args.decision_epochs, max_steps=args.max_steps,
-                         rehearsal=args.rehearsal, decision_layers=args.decision_layers,
+                         rehearsal=args.rehearsal,
                          decision_modules=tuple(m.strip() for m in (args.decision_modules or "").split(",")
                                                 if m.strip()) or TARGET_MODULES)
     progress = None if args.quiet else print_progress(sys.stderr)
@@ -111,7 +109,7 @@ def trial_block(trial: dict[str, Any]) -> dict[str, Any]:
     keys = ("base_model", "training_file", "training_file_sha256", "n_epochs", "learning_rate_multiplier",
             "batch_size", "seed", "steps", "trained_tokens", "wall_time_s")
     hp = trial.get("hyperparameters") or {}
-    extra = {k: hp[k] for k in ("decision_weight", "decision_epochs", "rehearsal", "decision_layers") if hp.get(k) not in (None, 0, 1, 1.0)}
+    extra = {k: hp[k] for k in ("decision_weight", "decision_epochs", "rehearsal") if hp.get(k) not in (None, 0, 1, 1.0)}
     if hp.get("lora_dropout") not in (None, 0.05):
         extra["lora_dropout"] = hp["lora_dropout"]
     if hp.get("decision_epochs") and hp.get("decision_modules"):
