@@ -64,10 +64,11 @@ OPTIONS = {
     "guided": False,        # constrain output to a reply or schema-valid calls (local_grammar)
     "batch_size": 16,       # prompts per micro-batch
     "max_new_tokens": 96,   # cap on generated tokens per prompt (three calls fit)
-    "gather_ms": 10,        # how long the batcher waits for concurrent requests to arrive
+    "gather_ms": 10,        # the batcher waits while requests keep arriving this often (MAX_GATHER_S)
     "threads": None,        # torch intra-op threads (default: torch's own choice)
     "verify_hash": True,    # check the default weights' sha256 before loading
 }
+MAX_GATHER_S = 0.5  # the longest a batch waits for more requests to join it
 PROMPT_FORMAT = "evalkit-tools-v2"  # bump when local_prompt's rendering changes
 
 
@@ -375,12 +376,24 @@ class LocalProvider(Provider):
             self._worker = loop.create_task(self._drain())
         return await item.future
 
+    async def _gather(self, gather: float, size: int) -> None:
+        """Let concurrently issued requests join the batch: wait `gather`, and again while more
+        arrived in the last wait and the batch is not full (at most MAX_GATHER_S in all), so a
+        burst that takes longer than one `gather` to arrive still makes one batch."""
+        waited = 0.0
+        while True:
+            before = len(self._pending)
+            await asyncio.sleep(gather)
+            waited += gather
+            if len(self._pending) >= size or len(self._pending) == before or waited >= MAX_GATHER_S:
+                return
+
     async def _drain(self) -> None:
         gather = float(self.options["gather_ms"]) / 1000.0
         size = int(self.options["batch_size"])
         while self._pending:
             if gather > 0:
-                await asyncio.sleep(gather)  # let concurrently issued requests join the batch
+                await self._gather(gather, size)
             batch = [p for p in self._pending[:size] if not p.future.done()]
             del self._pending[:size]
             if not batch:

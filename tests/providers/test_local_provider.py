@@ -81,6 +81,25 @@ def test_concurrent_requests_are_micro_batched(monkeypatch):
     assert provider.handles_timeout
 
 
+def test_a_burst_slower_than_one_gather_still_makes_one_batch(monkeypatch):
+    batches: list[int] = []
+    provider = stub_provider(monkeypatch, batches, batch_size=8, gather_ms=20)
+    symbols = ["MSFT", "AAPL", "KO", "IBM", "NVDA", "AMD"]
+
+    async def go():
+        async def staggered(i, s):
+            await asyncio.sleep(0.012 * i)  # 60 ms in all: three times the gather window
+            return await provider.complete(request(s))
+        results = await asyncio.gather(*(staggered(i, s) for i, s in enumerate(symbols)))
+        late = await provider.complete(request("ORCL"))  # after a pause: a batch of its own
+        await provider.aclose()
+        return results, late
+
+    results, late = asyncio.run(go())
+    assert batches == [6, 1]
+    assert [json.loads(r.calls[0].arguments)["symbol"] for r in results] == symbols
+
+
 def test_latency_is_the_batch_s_own_generation_time_when_measured(monkeypatch):
     """generate_batch measures its time once it holds the generation lock: a batch that waited
     behind another variant's is charged only for its own generation."""
