@@ -62,6 +62,7 @@ from ..providers.local import (
     resolve_model,
     sha256_file,
 )
+from ..providers.local_generate import MIN_SHARED_PREFIX, common_prefix_length
 from ..providers.local_prompt import CALL_TAG, REPLY_TAG, assistant_text, render_prompt
 
 BASE_LEARNING_RATE = 2e-4
@@ -199,18 +200,6 @@ def _batch_tensors(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
     return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
             "labels": torch.tensor(labels)}
 
-
-def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
-    first = sequences[0]
-    n = min(len(s) for s in sequences)
-    for i in range(n):
-        tok = first[i]
-        if any(s[i] != tok for s in sequences):
-            return i
-    return n
-
-
-MIN_SHARED_PREFIX = 32
 
 
 def weighted_loss(logits: Any, labels: Any, weights: Any) -> Any:

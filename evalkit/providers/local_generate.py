@@ -68,7 +68,9 @@ def latency_shares(seconds: float, generated: list[int]) -> list[float]:
     return [cost[min(max(g, 1), steps)] if g > 0 else 0.0 for g in generated]
 
 
-def common_prefix_length(sequences: list[list[int]]) -> int:
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every sequence shares (the local provider's and training's shared
+    prompt prefix)."""
     first, n = sequences[0], min(len(s) for s in sequences)
     for i in range(n):
         if any(s[i] != first[i] for s in sequences):
@@ -163,9 +165,8 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_token
     for seq in ids:
         head, tail = (seq[:shared], seq[shared:]) if shared >= MIN_SHARED_PREFIX else ([], seq)
         gap = width - len(tail) if head else max(len(i) for i in ids) - len(seq)
-        tail_ids = tail if head else seq
-        rows.append([pad] * gap + tail_ids)
-        masks.append([1] * len(head) + [0] * gap + [1] * len(tail_ids))
+        rows.append([pad] * gap + tail)
+        masks.append([1] * len(head) + [0] * gap + [1] * len(tail))
     guided = guide is not None and bool(grammars)
     with GENERATE_LOCK, torch.inference_mode():
         started = time.perf_counter()

@@ -7,14 +7,12 @@ import json
 
 import pytest
 
-from evalkit.errors import InputError
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, InputError
 from evalkit.finetune.local import (
     Example,
     Hyperparameters,
     Phase,
     _weights,
-    common_prefix_length,
     decision_examples,
     encode_examples,
     learning_rate_at,
@@ -68,11 +66,6 @@ def test_legacy_functions_are_accepted(tmp_path):
     path.write_text(json.dumps(row) + "\n")
     (_, _, tools), = read_examples(path)
     assert tools == TOOLS
-
-
-def test_common_prefix_length():
-    assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
-    assert common_prefix_length([[5], [6]]) == 0
 
 
 class _Tokenizer:

@@ -9,7 +9,12 @@ import threading
 import pytest
 
 from evalkit.providers import local_generate
-from evalkit.providers.local_generate import generate_batch, greedy_decode, latency_shares
+from evalkit.providers.local_generate import (
+    common_prefix_length,
+    generate_batch,
+    greedy_decode,
+    latency_shares,
+)
 
 HAS_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "transformers"))
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs pip install 'evalkit[local]'")
@@ -24,6 +29,11 @@ def test_latency_shares_split_each_step_among_the_rows_still_generating():
     assert latency_shares(3.0, [4]) == pytest.approx([3.0])
     assert latency_shares(2.0, [0, 0]) == pytest.approx([1.0, 1.0])
 
+
+
+def test_common_prefix_length():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix_length([[5], [6]]) == 0
 
 
 def tiny_llama(seed: int = 0):

@@ -32,11 +32,11 @@ from evalkit.finetune.local import (
     Example,
     _batch_tensors,
     batch_loss,
-    common_prefix_length,
     encode_examples,
     read_examples,
 )
 from evalkit.providers.local import load_model, load_tokenizer, resolve_model
+from evalkit.providers.local_generate import common_prefix_length
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 TRAIN = ROOT / "suites/data/stocks_train.jsonl"
