@@ -10,17 +10,20 @@ does greedily: the same forward pass, the same positions (counted from the atten
 left padding is skipped), the same logits masking by the grammar, argmax.
 
 Prompts of one variant share a long start (system message + tool definitions). That shared prefix
-is run once (and kept for later batches); each prompt's own tail is left-padded after it (padding
-sits between prefix and tail, masked out), so prefill costs one prefix plus the tails.
+is run once (and kept for later batches) and stays one batch-1 cache that every row's attention
+reads (`local_attention`), not a copy per row; each prompt's own tail is left-padded after it
+(padding sits between prefix and tail, masked out), so prefill costs one prefix plus the tails and
+each step reads the prefix once.
 """
 from __future__ import annotations
 
-import copy
 import threading
 import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
+
+from .local_attention import prefix_layers, shared_prefix, use_shared_prefix_attention
 
 # transformers 5 deprecation notices about its own internals (the cache argument this loop, peft
 # and training pass); they say nothing to an evalkit user and would fill every run's output.
@@ -79,7 +82,7 @@ def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
 
 
 def _prefix_cache(model: Any, prefix: list[int]) -> Any:
-    """The key/value cache of `prefix` (batch 1), computed once per model and prefix."""
+    """The key/value cache of `prefix` (batch 1), computed once per model and prefix; read-only."""
     import torch
 
     key = (id(model), tuple(prefix))
@@ -89,7 +92,7 @@ def _prefix_cache(model: Any, prefix: list[int]) -> Any:
         if len(_PREFIX_CACHE) >= _PREFIX_CACHE_MAX:
             _PREFIX_CACHE.pop(next(iter(_PREFIX_CACHE)))
         _PREFIX_CACHE[key] = cache
-    return copy.deepcopy(cache)
+    return cache
 
 
 def stop_string_check(tokenizer: Any) -> Callable[[list[int]], bool]:
@@ -101,22 +104,33 @@ def stop_string_check(tokenizer: Any) -> Callable[[list[int]], bool]:
 
 
 def greedy_decode(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, eos_ids: Sequence[int], *,
-                  past: Any = None, guide: Any = None, stopped: Callable[[list[int]], bool] | None = None,
+                  prefix: Any = None, guide: Any = None, stopped: Callable[[list[int]], bool] | None = None,
                   cancel: threading.Event | None = None) -> list[list[int]]:
     """The tokens each row generates, greedily, until its end of turn (`eos_ids`, kept as its
-    last token), `stopped(tokens)` or `max_new_tokens`. `attention_mask` covers `past` (a
-    key/value cache of the rows' common start, batch size as `input_ids`) and `input_ids`.
+    last token), `stopped(tokens)` or `max_new_tokens`. `prefix` is the key/value cache (batch 1)
+    of a start every row shares, ahead of `input_ids`; `attention_mask` covers `input_ids` only.
     `guide` (`local_grammar.RowGuide`) masks each row's logits and follows its tokens. A row
     that ends leaves the batch; `cancel`, once set, ends every row at the next step."""
+    if prefix is None:
+        return _decode(model, input_ids, attention_mask, max_new_tokens, eos_ids, 0, guide, stopped, cancel)
+    use_shared_prefix_attention(model)
+    with shared_prefix(prefix_layers(prefix)):
+        return _decode(model, input_ids, attention_mask, max_new_tokens, eos_ids, prefix.get_seq_length(),
+                       guide, stopped, cancel)
+
+
+def _decode(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, eos_ids: Sequence[int],
+            offset: int, guide: Any, stopped: Callable[[list[int]], bool] | None,
+            cancel: threading.Event | None) -> list[list[int]]:
     import torch
 
     rows = list(range(input_ids.shape[0]))  # the original row of each live one
     out: list[list[int]] = [[] for _ in rows]
     eos = set(eos_ids)
-    positions = attention_mask.long().cumsum(-1) - 1
+    positions = attention_mask.long().cumsum(-1) - 1 + offset  # counted past the shared prefix
     positions.masked_fill_(attention_mask == 0, 1)
-    step_ids, step_positions = input_ids, positions[:, -input_ids.shape[1]:]
-    mask = attention_mask
+    step_ids, step_positions = input_ids, positions
+    mask, past = attention_mask, None
     for _ in range(max_new_tokens):
         output = model(input_ids=step_ids, attention_mask=mask, position_ids=step_positions,
                        past_key_values=past, use_cache=True, logits_to_keep=1)
@@ -166,16 +180,13 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_token
         head, tail = (seq[:shared], seq[shared:]) if shared >= MIN_SHARED_PREFIX else ([], seq)
         gap = width - len(tail) if head else max(len(i) for i in ids) - len(seq)
         rows.append([pad] * gap + tail)
-        masks.append([1] * len(head) + [0] * gap + [1] * len(tail))
+        masks.append([0] * gap + [1] * len(tail))
     guided = guide is not None and bool(grammars)
     with GENERATE_LOCK, torch.inference_mode():
         started = time.perf_counter()
-        past = None
-        if shared >= MIN_SHARED_PREFIX:
-            past = _prefix_cache(model, ids[0][:shared])
-            past.batch_repeat_interleave(len(ids))
+        prefix = _prefix_cache(model, ids[0][:shared]) if shared >= MIN_SHARED_PREFIX else None
         generated = greedy_decode(model, torch.tensor(rows), torch.tensor(masks), max_new_tokens, eos_ids,
-                                  past=past, guide=guide.rows(grammars) if guided else None,
+                                  prefix=prefix, guide=guide.rows(grammars) if guided else None,
                                   stopped=None if guided else stop_string_check(tokenizer), cancel=cancel)
         seconds = time.perf_counter() - started
     results = []

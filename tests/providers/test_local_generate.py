@@ -99,12 +99,14 @@ def test_greedy_decode_continues_a_shared_prefix_cache():
     expected = reference(model, [prefix + t for t in tails], 8, [EOS])
     width = max(map(len, tails))
     ids = torch.tensor([[EOS] * (width - len(t)) + t for t in tails])
-    mask = torch.tensor([[1] * len(prefix) + [0] * (width - len(t)) + [1] * len(t) for t in tails])
+    mask = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in tails])
     with torch.inference_mode():
-        past = model(input_ids=torch.tensor([prefix]), use_cache=True).past_key_values
-        past.batch_repeat_interleave(len(tails))
-        got = greedy_decode(model, ids, mask, 8, [EOS], past=past)
+        cache = model(input_ids=torch.tensor([prefix]), use_cache=True).past_key_values
+        got = greedy_decode(model, ids, mask, 8, [EOS], prefix=cache)
+        assert cache.get_seq_length() == len(prefix)  # the shared prefix is read, never written
+        again = greedy_decode(model, ids, mask, 8, [EOS], prefix=cache)
     assert [g == e for g, e in zip(got, expected)] == [True] * 3, (got, expected)
+    assert again == got
 
 
 @needs_torch
