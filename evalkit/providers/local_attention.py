@@ -11,7 +11,10 @@ cache, which the model manages as usual.
 The softmax runs over prefix and tail scores together, so this is the same attention as before,
 up to floating-point rounding; `use_shared_prefix_attention` registers it with transformers under
 `ATTENTION_NAME` (with the SDPA mask builder), and it falls back to SDPA whenever no prefix is set,
-so a model switched to it behaves as before outside `shared_prefix`.
+so a model switched to it behaves as before outside `shared_prefix`. Models it would not be exact
+for are not switched: with a sliding window or mixed layer types no prefix is shared at all (the
+padding between prefix and tail would move the window), and where transformers cannot switch
+the attention the decoding loop repeats the prefix per row as before.
 """
 from __future__ import annotations
 
@@ -42,9 +45,24 @@ def shared_prefix(layers: Sequence[tuple[Any, Any]] | None) -> Iterator[None]:
         _PREFIX.reset(token)
 
 
-def use_shared_prefix_attention(model: Any) -> None:
-    """Switch `model` to the shared-prefix attention (registered with transformers once)."""
+def full_attention_only(model: Any) -> bool:
+    """Every layer attends to every earlier position (no sliding window): a prompt prefix can then
+    be shared across rows with padding between it and each row's tail, which changes nothing."""
+    config = model.config
+    layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
+    sliding = getattr(config, "sliding_window", None) if getattr(config, "use_sliding_window", True) else None
+    return layer_types == {"full_attention"} and not sliding
+
+
+def use_shared_prefix_attention(model: Any) -> bool:
+    """Switch `model` to the shared-prefix attention (registered with transformers once); False,
+    and the model left as it was, when that would not be the same attention: not
+    `full_attention_only` (the prefix would be seen past a window), or a model whose attention
+    transformers cannot switch (the prefix would not be seen at all)."""
     global _REGISTERED
+    config = model.config
+    if not full_attention_only(model):
+        return False
     if not _REGISTERED:
         from transformers import AttentionInterface
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
@@ -52,8 +70,12 @@ def use_shared_prefix_attention(model: Any) -> None:
         AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
         ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, sdpa_mask)
         _REGISTERED = True
-    if model.config._attn_implementation != ATTENTION_NAME:
-        model.set_attn_implementation(ATTENTION_NAME)
+    if config._attn_implementation != ATTENTION_NAME:
+        try:
+            model.set_attn_implementation(ATTENTION_NAME)
+        except Exception:  # noqa: BLE001 - not switchable: the caller repeats the prefix instead
+            return False
+    return bool(config._attn_implementation == ATTENTION_NAME)
 
 
 def shared_prefix_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,

@@ -17,13 +17,14 @@ each step reads the prefix once.
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .local_attention import prefix_layers, shared_prefix, use_shared_prefix_attention
+from .local_attention import full_attention_only, prefix_layers, shared_prefix, use_shared_prefix_attention
 
 # transformers 5 deprecation notices about its own internals (the cache argument this loop, peft
 # and training pass); they say nothing to an evalkit user and would fill every run's output.
@@ -111,26 +112,37 @@ def greedy_decode(model: Any, input_ids: Any, attention_mask: Any, max_new_token
     of a start every row shares, ahead of `input_ids`; `attention_mask` covers `input_ids` only.
     `guide` (`local_grammar.RowGuide`) masks each row's logits and follows its tokens. A row
     that ends leaves the batch; `cancel`, once set, ends every row at the next step."""
+    if prefix is not None and not full_attention_only(model):
+        raise ValueError("a shared prefix needs a model whose layers all use full attention (no sliding window)")
     if prefix is None:
-        return _decode(model, input_ids, attention_mask, max_new_tokens, eos_ids, 0, guide, stopped, cancel)
-    use_shared_prefix_attention(model)
-    with shared_prefix(prefix_layers(prefix)):
-        return _decode(model, input_ids, attention_mask, max_new_tokens, eos_ids, prefix.get_seq_length(),
-                       guide, stopped, cancel)
+        return _decode(model, input_ids, attention_mask, max_new_tokens, eos_ids, None, guide, stopped, cancel)
+    if use_shared_prefix_attention(model):
+        with shared_prefix(prefix_layers(prefix)):
+            return _decode(model, input_ids, attention_mask, max_new_tokens, eos_ids, None, guide, stopped,
+                           cancel, offset=prefix.get_seq_length())
+    import torch  # a model the shared attention would not be exact for: the prefix repeated per row
+
+    past = copy.deepcopy(prefix)
+    past.batch_repeat_interleave(input_ids.shape[0])
+    seen = attention_mask.new_ones((input_ids.shape[0], prefix.get_seq_length()))
+    return _decode(model, input_ids, torch.cat([seen, attention_mask], dim=1), max_new_tokens, eos_ids, past,
+                   guide, stopped, cancel)
 
 
 def _decode(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, eos_ids: Sequence[int],
-            offset: int, guide: Any, stopped: Callable[[list[int]], bool] | None,
-            cancel: threading.Event | None) -> list[list[int]]:
+            past: Any, guide: Any, stopped: Callable[[list[int]], bool] | None,
+            cancel: threading.Event | None, offset: int = 0) -> list[list[int]]:
+    """The loop itself. `attention_mask` covers `past` (the rows' own cache) and `input_ids`;
+    `offset` counts positions before both (a shared prefix outside the cache)."""
     import torch
 
     rows = list(range(input_ids.shape[0]))  # the original row of each live one
     out: list[list[int]] = [[] for _ in rows]
     eos = set(eos_ids)
-    positions = attention_mask.long().cumsum(-1) - 1 + offset  # counted past the shared prefix
+    positions = attention_mask.long().cumsum(-1) - 1 + offset
     positions.masked_fill_(attention_mask == 0, 1)
-    step_ids, step_positions = input_ids, positions
-    mask, past = attention_mask, None
+    step_ids, step_positions = input_ids, positions[:, -input_ids.shape[1]:]
+    mask = attention_mask
     for _ in range(max_new_tokens):
         output = model(input_ids=step_ids, attention_mask=mask, position_ids=step_positions,
                        past_key_values=past, use_cache=True, logits_to_keep=1)
@@ -164,14 +176,15 @@ def _decode(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int
 def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
                    *, share_prefix: bool = True, grammars: list[Any] | None = None,
                    guide: Any = None, cancel: threading.Event | None = None) -> list[Generation]:
-    """Greedy batched generation; returns one `Generation` per prompt. `share_prefix=False` is
-    plain left padding. With `guide` (a `local_grammar.Guide`) and one compiled grammar per
+    """Greedy batched generation; returns one `Generation` per prompt. `share_prefix=False` (and
+    any model with a sliding window) is plain left padding. With `guide` (a `local_grammar.Guide`) and one compiled grammar per
     prompt in `grammars`, each row is constrained by its own grammar (which ends every answer,
     so no stop string is looked for)."""
     import torch
 
     pad = tokenizer.pad_token_id
     ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    share_prefix = share_prefix and full_attention_only(model)  # a sliding window: plain left padding
     shared = min(common_prefix_length(ids), min(len(i) for i in ids) - 1) if share_prefix else 0
     eos_ids = stop_token_ids(tokenizer)
     width = max(len(i) for i in ids) - max(shared, 0)

@@ -89,10 +89,29 @@ def test_greedy_decode_gives_each_row_what_generate_gives_it():
     assert got == expected
 
 
+def tiny_mistral(seed: int = 0, sliding_window: int = 4):
+    """A model the shared-prefix attention would not be exact for (a sliding window)."""
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(seed)
+    config = MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                           sliding_window=sliding_window, bos_token_id=0, eos_token_id=EOS, pad_token_id=EOS)
+    return MistralForCausalLM(config).eval()
+
+
 @needs_torch
-def test_greedy_decode_continues_a_shared_prefix_cache():
+def test_greedy_decode_continues_a_shared_prefix_cache(monkeypatch):
     import torch
 
+    from evalkit.providers import local_attention
+
+    calls = []
+    real = local_attention.shared_prefix_attention
+    monkeypatch.setattr(local_attention, "shared_prefix_attention",
+                        lambda *a, **k: calls.append(local_attention._PREFIX.get() is not None) or real(*a, **k))
+    monkeypatch.setattr(local_attention, "_REGISTERED", False)  # register the counting function
     model = tiny_llama(1)
     prefix = [5, 6, 7, 8, 9, 10]
     tails = [[20, 21], [22, 23, 24, 25], [26]]
@@ -107,6 +126,44 @@ def test_greedy_decode_continues_a_shared_prefix_cache():
         again = greedy_decode(model, ids, mask, 8, [EOS], prefix=cache)
     assert [g == e for g, e in zip(got, expected)] == [True] * 3, (got, expected)
     assert again == got
+    assert calls and all(calls)  # every attention call of the loop saw the shared prefix
+    monkeypatch.setattr(local_attention, "_REGISTERED", False)
+
+
+@needs_torch
+def test_a_model_that_cannot_switch_attention_gets_the_prefix_repeated(monkeypatch):
+    import torch
+
+    from evalkit.providers import local_generate
+
+    monkeypatch.setattr(local_generate, "use_shared_prefix_attention", lambda model: False)
+    model = tiny_llama(1)
+    prefix, tails = [5, 6, 7, 8, 9, 10], [[20, 21], [26]]
+    expected = reference(model, [prefix + t for t in tails], 8, [EOS])
+    ids = torch.tensor([[20, 21], [EOS, 26]])
+    mask = torch.tensor([[1, 1], [0, 1]])
+    with torch.inference_mode():
+        cache = model(input_ids=torch.tensor([prefix]), use_cache=True).past_key_values
+        got = greedy_decode(model, ids, mask, 8, [EOS], prefix=cache)
+    assert got == expected and cache.get_seq_length() == len(prefix)
+
+
+@needs_torch
+def test_a_sliding_window_model_shares_no_prefix():
+    """Padding between a shared prefix and a tail would move a sliding window: such a model gets
+    plain left padding, and exactly what `generate` gives it."""
+    import torch
+
+    model, tokenizer = tiny_mistral(1), ToyTokenizer()
+    common = " ".join(f"w{i}" for i in range(local_generate.MIN_SHARED_PREFIX + 8))
+    prompts = [common + " i", common + " j k l", common + " m"]
+    ids = [tokenizer(p)["input_ids"] for p in prompts]
+    expected = reference(model, ids, 8, [EOS])
+    got = generate_batch(model, tokenizer, prompts, 8)
+    assert [g.text for g in got] == [tokenizer.decode(e) for e in expected]
+    cache = model(input_ids=torch.tensor([ids[0][:4]]), use_cache=True).past_key_values
+    with pytest.raises(ValueError, match="full attention"):
+        greedy_decode(model, torch.tensor([[3]]), torch.tensor([[1]]), 2, [EOS], prefix=cache)
 
 
 @needs_torch
