@@ -29,9 +29,13 @@ _PREFIX: contextvars.ContextVar[Sequence[tuple[Any, Any]] | None] = contextvars.
 _REGISTERED = False
 
 
-def prefix_layers(cache: Any) -> list[tuple[Any, Any]]:
-    """(keys, values) per layer of a transformers cache of batch size 1."""
-    return [(layer.keys, layer.values) for layer in cache.layers]
+def prefix_layers(cache: Any) -> list[tuple[Any, Any]] | None:
+    """(keys, values) per layer of a transformers cache of batch size 1; None for a cache not laid
+    out in layers (the caller then repeats the prefix instead)."""
+    try:
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    except (AttributeError, TypeError):
+        return None
 
 
 @contextlib.contextmanager
@@ -63,18 +67,18 @@ def use_shared_prefix_attention(model: Any) -> bool:
     config = model.config
     if not full_attention_only(model):
         return False
-    if not _REGISTERED:
-        from transformers import AttentionInterface
-        from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+    try:
+        if not _REGISTERED:
+            from transformers import AttentionInterface
+            from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
-        AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
-        ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, sdpa_mask)
-        _REGISTERED = True
-    if config._attn_implementation != ATTENTION_NAME:
-        try:
+            AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
+            ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, sdpa_mask)
+            _REGISTERED = True
+        if config._attn_implementation != ATTENTION_NAME:
             model.set_attn_implementation(ATTENTION_NAME)
-        except Exception:  # noqa: BLE001 - not switchable: the caller repeats the prefix instead
-            return False
+    except Exception:  # noqa: BLE001 - not switchable here: the caller repeats the prefix instead
+        return False
     return bool(config._attn_implementation == ATTENTION_NAME)
 
 

@@ -116,8 +116,9 @@ def greedy_decode(model: Any, input_ids: Any, attention_mask: Any, max_new_token
         raise ValueError("a shared prefix needs a model whose layers all use full attention (no sliding window)")
     if prefix is None:
         return _decode(model, input_ids, attention_mask, max_new_tokens, eos_ids, None, guide, stopped, cancel)
-    if use_shared_prefix_attention(model):
-        with shared_prefix(prefix_layers(prefix)):
+    layers = prefix_layers(prefix)
+    if layers is not None and use_shared_prefix_attention(model):
+        with shared_prefix(layers):
             return _decode(model, input_ids, attention_mask, max_new_tokens, eos_ids, None, guide, stopped,
                            cancel, offset=prefix.get_seq_length())
     import torch  # a model the shared attention would not be exact for: the prefix repeated per row

@@ -134,10 +134,12 @@ def test_greedy_decode_continues_a_shared_prefix_cache(monkeypatch):
 def test_a_model_that_cannot_switch_attention_gets_the_prefix_repeated(monkeypatch):
     import torch
 
-    from evalkit.providers import local_generate
-
-    monkeypatch.setattr(local_generate, "use_shared_prefix_attention", lambda model: False)
     model = tiny_llama(1)
+
+    def refuse(name):
+        raise ValueError(f"{name} is not supported")
+
+    monkeypatch.setattr(model, "set_attn_implementation", refuse)
     prefix, tails = [5, 6, 7, 8, 9, 10], [[20, 21], [26]]
     expected = reference(model, [prefix + t for t in tails], 8, [EOS])
     ids = torch.tensor([[20, 21], [EOS, 26]])
@@ -146,6 +148,7 @@ def test_a_model_that_cannot_switch_attention_gets_the_prefix_repeated(monkeypat
         cache = model(input_ids=torch.tensor([prefix]), use_cache=True).past_key_values
         got = greedy_decode(model, ids, mask, 8, [EOS], prefix=cache)
     assert got == expected and cache.get_seq_length() == len(prefix)
+    assert model.config._attn_implementation == "sdpa"  # left as it was
 
 
 @needs_torch
