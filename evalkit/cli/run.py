@@ -106,13 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from ..gate.check import dumps, emit, gate_result, result_json
     from ..gate.inputs import load_run
     from ..run.resume import resume_plan
-    from ..run.runner import (
-        RunOptions,
-        common_error,
-        error_share,
-        incomplete,
-        run_suite,
-    )
+    from ..analysis.completeness import incomplete
+    from ..run.runner import RunOptions, common_error, error_share, run_suite
     from ..suite import load_suite
     from ..suite.override import apply_overrides
     from ..suite.select import select_cases

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..analysis.completeness import planned_results
 from ..errors import InputError
-from ..rundir.run import Run
 from ..suite import load_suite
 from ..suite.sections import GateSpec
 from .compare import Check, GateResult, compare
@@ -62,23 +62,6 @@ def emit(result: GateResult, junit: Path | None, markdown: Path | None, *, strea
         if step_summary:
             _write(Path(step_summary), text + "\n", mode="a")
     return result.exit_code
-
-
-def planned_results(run: Run) -> dict[str, int]:
-    """Results the run set out to record, per variant: summary.json's own `planned` count when the
-    runner wrote one, else run.json's cases x the repeats (the run's --repeats, else the most
-    repeats any case of the variant got). Empty when the run directory does not say."""
-    planned: dict[str, int] = {}
-    for name, v in ((run.summary or {}).get("variants") or {}).items():
-        if isinstance(v.get("planned"), int):
-            planned[name] = v["planned"]
-    if planned or not run.info.cases:
-        return planned
-    repeats = (run.info.options or {}).get("repeats")
-    for name in run.info.variants:
-        seen = [int(r.get("repeat", 0)) for r in run.records if r["variant"] == name]
-        planned[name] = len(run.info.cases) * (repeats or (max(seen) + 1 if seen else 1))
-    return planned
 
 
 def gate_result(run_dir: Path, baseline_dir: Path, *, suite_path: Path | None = None, flags: dict | None = None,

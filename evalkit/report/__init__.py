@@ -20,6 +20,7 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
+from ..analysis.completeness import shortfall
 from ..analysis.metrics import ALL_PAIRS_UP_TO
 from ..gcpause import paused_gc
 from ..metricset import count_text
@@ -127,8 +128,12 @@ def _render(runs: Sequence[Run]) -> str:
     if changes:
         payload["flipped"] = sorted({c for ch in changes for c in ch.flipped})
     reference = names[0] if len(names) > ALL_PAIRS_UP_TO else None
+    incomplete = [{"run": run.name if len(comparison.runs) > 1 else None, "path": str(run.path),
+                   "recorded": short[0], "planned": short[1]}
+                  for run in comparison.runs if (short := shortfall(run))]
     return _ENV.get_template("report.html.j2").render(
         title=f"evalkit report — {comparison.title}", comparison=comparison, variants=variants, names=names,
+        incomplete=incomplete,
         table=table, rates=table["rates"], interval_bar=interval_bar,
         changes=changes, scale=bar_scale(changes), delta_bar=delta_bar,
         change_sentence=lambda ch: change_sentence(ch, p_text),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..analysis.completeness import incomplete, shortfall
 from ..analysis.metrics import run_summary
 from ..errors import EvalkitError, InputError
 from ..rundir.results import INFO, REPORT, RESULTS, SUMMARY, read_json
@@ -37,6 +38,7 @@ class RunEntry:
     cases: int | None = None
     has_report: bool = False
     partial: bool = False  # no summary.json: summarised from results.jsonl
+    incomplete: tuple[int, int] | None = None  # (recorded, planned) when fewer than planned
     problem: str | None = None  # why the directory cannot be read
 
 
@@ -100,16 +102,17 @@ def read_entry(root: Path, d: Path) -> RunEntry:
             summary = read_json(d / SUMMARY, SUMMARY)
             if not isinstance(summary, dict) or not isinstance(summary.get("variants"), dict):
                 raise InputError(SUMMARY, "expected an object with a 'variants' object", field="variants")
-            cases = len(info.cases) or None
+            cases, short = len(info.cases) or None, incomplete(summary)
         else:
             run = open_run(d)
             summary, cases = run_summary(run), len({r["case_id"] for r in run.records})
+            short = shortfall(run)
         variants = [VariantLine(str(name), m.get("accuracy"), m.get("accuracy_k"), m.get("accuracy_n"),
                                 int(m.get("errors") or 0))
                     for name, m in summary["variants"].items() if isinstance(m, dict)]
     except (EvalkitError, OSError, ValueError, TypeError, KeyError, AttributeError) as e:
         return RunEntry(**base, problem=_reason(e, root))
-    return RunEntry(**base, variants=variants, cases=cases, partial=not (d / SUMMARY).is_file())
+    return RunEntry(**base, variants=variants, cases=cases, partial=not (d / SUMMARY).is_file(), incomplete=short)
 
 
 def list_runs(root: Path) -> list[RunEntry]:

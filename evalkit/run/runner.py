@@ -458,14 +458,6 @@ def finish_run(run_dir: Path, order: list[str], info: dict[str, dict[str, Any]],
     return RunOutcome(run_dir, summary)
 
 
-def incomplete(summary: dict[str, Any]) -> tuple[int, int] | None:
-    """(recorded, planned) when a run holds fewer results than it planned, else None."""
-    planned, recorded = summary.get("planned"), summary.get("recorded")
-    if isinstance(planned, int) and isinstance(recorded, int) and recorded < planned:
-        return recorded, planned
-    return None
-
-
 def common_error(results: list[dict[str, Any]]) -> tuple[str, int] | None:
     """The most frequent error reason of a run's results, and how often it occurs."""
     counts = Counter(r.get("error") or r.get("reason") or "" for r in results if r.get("verdict") == "error")

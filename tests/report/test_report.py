@@ -863,3 +863,25 @@ def test_pairwise_work_is_bounded_past_twelve_variants(tmp_path, n_variants, pai
         assert all(c["title"].split(" right and ")[1].startswith("v00 wrong") for c in report.pairs)
     html = render_report([open_run(run)])
     assert ("each is tested against the first, v00" in html) == (n_variants > 12)
+
+
+def test_an_incomplete_run_says_so_at_the_top_of_its_report(tmp_path):
+    """A report of fewer results than the run planned says how many, whichever file says what:
+    counted from the records, not from summary.json's own claim."""
+    records = seed_records()
+    cases = sorted({r["case_id"] for r in records})
+    done = write_run(tmp_path / "done", records)
+    info = {"suite": "s", "cases": cases, "variants": {"base": {"model": "m"}, "ft": {"model": "m"}}}
+    write_json(done / "run.json", info)
+    assert "Incomplete run" not in render_report([open_run(done)])
+    short = write_run(tmp_path / "short", records[:-3])  # killed: 17 of 20 results
+    write_json(short / "run.json", info)
+    (short / "summary.json").unlink()
+    html = render_report([open_run(short)])
+    assert "Incomplete run:</b> 17 of 20 planned results are recorded" in html
+    assert f"evalkit run --resume {short}" in html
+    # a stale summary.json that claims the run is whole does not hide it
+    write_json(short / "summary.json", {**summarise(records, {}), "planned": 20, "recorded": 20})
+    assert "17 of 20 planned results" in render_report([open_run(short)])
+    both = render_report([open_run(done), open_run(short)])
+    assert both.count("Incomplete run") == 1 and "Incomplete run short:" in both

@@ -3,6 +3,7 @@ one with its reason), serves each report as it is, renders comparisons on demand
 run's text, stays inside the directory, and stops cleanly."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -54,6 +55,11 @@ def results(tmp_path):
     write_json(new / "run.json", {"suite": "stocks", "created": "2026-02-03T04:05:06+00:00"})
     killed = write_run(root / "killed", [record("c1", "solo", "correct"), record("c2", "solo", "over_refusal")])
     (killed / "summary.json").unlink()
+    write_json(killed / "run.json", {"suite": "killed", "created": "2025-01-01T00:00:00+00:00",
+                                     "cases": ["c1", "c2", "c3"], "variants": {"solo": {"model": "m"}}})
+    stopped = write_run(root / "stopped", [record("c1", "solo", "correct")])  # summary says 1 of 4
+    summary = json.loads((stopped / "summary.json").read_text())
+    write_json(stopped / "summary.json", {**summary, "planned": 4, "recorded": 1})
     hostile_run(root / "<i>hostile</i>")
     broken = root / "broken"
     broken.mkdir()
@@ -71,12 +77,16 @@ def test_index_lists_runs_newest_first_and_broken_ones_with_a_reason(results):
     assert code == 200 and headers["Content-Type"].startswith("text/html")
     assert "default-src 'none'" in headers["Content-Security-Policy"]  # nothing on the page can fetch
     rows = [a["data-path"] for t, a in tags(html) if t == "tr" and "data-path" in a]
-    assert set(rows) == {"stocks/old", "stocks/new", "killed", "<i>hostile</i>", "broken"}
+    assert set(rows) == {"stocks/old", "stocks/new", "killed", "stopped", "<i>hostile</i>", "broken"}
     assert rows.index("stocks/new") < rows.index("stocks/old")  # run.json dates, newest first
     assert "2026-02-03 04:05 UTC" in html
     assert "unreadable: broken/summary.json:1: corrupt summary.json" in html
     assert "ft <b>90.0%</b>" in html and "base <b>50.0%</b>" in html  # stocks/old's accuracy headline
     assert "solo <b>50.0%</b>" in html and "no summary.json" in html  # the killed run, summarised
+    # a run with fewer results than planned says so, from its records or from its summary
+    assert "incomplete: 2 of 3 planned results recorded" in html
+    assert "incomplete: 1 of 4 planned results recorded" in html
+    assert html.count("planned results recorded") == 2  # and only those
     assert "not-a-run" not in html
     # every run's text is escaped: the hostile suite and names never become markup
     assert not any(t in ("script", "img", "i", "svg") for t, _ in tags(html))
