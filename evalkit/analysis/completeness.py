@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..gcpause import paused_gc
 from ..rundir.run import Run
 
 
@@ -28,9 +29,14 @@ def planned_results(run: Run) -> dict[str, int]:
     if planned or not run.info.cases:
         return planned
     repeats = (run.info.options or {}).get("repeats")
+    most: dict[str, int] = {}  # the highest repeat each variant got, in one pass
+    if not repeats:
+        for r in run.records:
+            repeat = int(r.get("repeat", 0))
+            if repeat > most.get(r["variant"], -1):
+                most[r["variant"]] = repeat
     for name in run.info.variants:
-        seen = [int(r.get("repeat", 0)) for r in run.records if r["variant"] == name]
-        planned[name] = len(run.info.cases) * (repeats or (max(seen) + 1 if seen else 1))
+        planned[name] = len(run.info.cases) * (repeats or most.get(name, 0) + 1)
     return planned
 
 
@@ -40,6 +46,8 @@ def shortfall(run: Run) -> tuple[int, int] | None:
     planned = planned_results(run)
     if not planned:
         return None
-    held = {(r["variant"], r["case_id"], r.get("repeat", 0)) for r in run.records if r["variant"] in planned}
+    with paused_gc():  # one tuple per result, no cycles (evalkit/gcpause.py)
+        held = len({(r["variant"], r["case_id"], r.get("repeat", 0)) for r in run.records
+                    if r["variant"] in planned})
     total = sum(planned.values())
-    return (len(held), total) if len(held) < total else None
+    return (held, total) if held < total else None
