@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import InputError
@@ -14,7 +15,8 @@ cases x variants grid with a detail panel per case. One self-contained file; ope
 
 Given several RUN_DIRs, compares them in one report: cases are matched by id and each variant is
 prefixed with its run's directory name ("before/base+full"). A run without summary.json (killed
-before it finished) is summarised from its results.jsonl."""
+before it finished) is summarised from its results.jsonl. A run holding fewer results than it
+planned is rendered with a banner saying how many, and noted on stderr (exit 0)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.completeness import shortfall
     from ..report import render_report
     from ..rundir.run import open_run
     runs = [open_run(d) for d in args.runs]  # a run without summary.json is summarised by the report
+    for d, r in zip(args.runs, runs):
+        short = shortfall(r)
+        if short:  # the report says so at its top; so does the command
+            print(f"evalkit report: note: {d}: incomplete run: {short[0]} of {short[1]} planned results are "
+                  f"recorded (finish with: evalkit run --resume {d})", file=sys.stderr)
     out = args.output or (args.runs[0] / "report.html" if len(args.runs) == 1 else Path("report.html"))
     try:
         out.write_text(render_report(runs), encoding="utf-8")

@@ -885,3 +885,19 @@ def test_an_incomplete_run_says_so_at_the_top_of_its_report(tmp_path):
     assert "17 of 20 planned results" in render_report([open_run(short)])
     both = render_report([open_run(done), open_run(short)])
     assert both.count("Incomplete run") == 1 and "Incomplete run short:" in both
+
+
+def test_report_command_notes_an_incomplete_run(tmp_path, cli):
+    records = seed_records()
+    info = {"suite": "s", "cases": sorted({r["case_id"] for r in records}),
+            "variants": {"base": {"model": "m"}, "ft": {"model": "m"}}}
+    whole = write_run(tmp_path / "whole", records)
+    write_json(whole / "run.json", info)
+    code, out, err = cli("report", whole)
+    assert code == 0 and "incomplete" not in err
+    short = write_run(tmp_path / "short", records[:-1])
+    write_json(short / "run.json", info)
+    code, out, err = cli("report", short)
+    assert code == 0 and out.strip() == str(short / "report.html")
+    assert err.strip() == (f"evalkit report: note: {short}: incomplete run: 19 of 20 planned results are "
+                           f"recorded (finish with: evalkit run --resume {short})")
