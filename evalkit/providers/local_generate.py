@@ -178,9 +178,9 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[str], max_new_token
                    *, share_prefix: bool = True, grammars: list[Any] | None = None,
                    guide: Any = None, cancel: threading.Event | None = None) -> list[Generation]:
     """Greedy batched generation; returns one `Generation` per prompt. `share_prefix=False` (and
-    any model with a sliding window) is plain left padding. With `guide` (a `local_grammar.Guide`) and one compiled grammar per
-    prompt in `grammars`, each row is constrained by its own grammar (which ends every answer,
-    so no stop string is looked for)."""
+    any model with a sliding window) is plain left padding. With `guide` (a `local_grammar.Guide`)
+    and one compiled grammar per prompt in `grammars`, each row is constrained by its own grammar
+    (which ends every answer, so no stop string is looked for)."""
     import torch
 
     pad = tokenizer.pad_token_id
