@@ -33,14 +33,14 @@ def run(args: argparse.Namespace) -> int:
     from ..report import render_report
     from ..rundir.run import open_run
     runs = [open_run(d) for d in args.runs]  # a run without summary.json is summarised by the report
-    for d, r in zip(args.runs, runs):
-        short = shortfall(r)
-        if short:  # the report says so at its top; so does the command
+    shortfalls = [shortfall(r) for r in runs]  # the report says so at its top; so does the command
+    for d, short in zip(args.runs, shortfalls):
+        if short:
             print(f"evalkit report: note: {d}: incomplete run: {short[0]} of {short[1]} planned results are "
                   f"recorded (finish with: evalkit run --resume {d})", file=sys.stderr)
     out = args.output or (args.runs[0] / "report.html" if len(args.runs) == 1 else Path("report.html"))
     try:
-        out.write_text(render_report(runs), encoding="utf-8")
+        out.write_text(render_report(runs, shortfalls), encoding="utf-8")
     except OSError as e:
         raise InputError(str(out), f"cannot write the report ({e.strerror})") from None
     print(out)

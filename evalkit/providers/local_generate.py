@@ -112,10 +112,10 @@ def greedy_decode(model: Any, input_ids: Any, attention_mask: Any, max_new_token
     of a start every row shares, ahead of `input_ids`; `attention_mask` covers `input_ids` only.
     `guide` (`local_grammar.RowGuide`) masks each row's logits and follows its tokens. A row
     that ends leaves the batch; `cancel`, once set, ends every row at the next step."""
-    if prefix is not None and not full_attention_only(model):
-        raise ValueError("a shared prefix needs a model whose layers all use full attention (no sliding window)")
     if prefix is None:
         return _decode(model, input_ids, attention_mask, max_new_tokens, eos_ids, None, guide, stopped, cancel)
+    if not full_attention_only(model):
+        raise ValueError("a shared prefix needs a model whose layers all use full attention (no sliding window)")
     layers = prefix_layers(prefix)
     if layers is not None and use_shared_prefix_attention(model):
         with shared_prefix(layers):

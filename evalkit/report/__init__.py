@@ -110,13 +110,17 @@ def _costs(comparison: Comparison) -> tuple[list[CostView], list[str], dict[str,
     return views, notes, per_1k
 
 
-def render_report(runs: Sequence[Run]) -> str:
+def render_report(runs: Sequence[Run], shortfalls: Sequence[tuple[int, int] | None] | None = None) -> str:
+    """The report page. `shortfalls`, one per run (`analysis.completeness.shortfall`), when the
+    caller has counted them already; else they are counted here."""
     with paused_gc():  # millions of short-lived objects, no cycles (evalkit/gcpause.py)
-        return _render(runs)
+        return _render(runs, shortfalls)
 
 
-def _render(runs: Sequence[Run]) -> str:
+def _render(runs: Sequence[Run], shortfalls: Sequence[tuple[int, int] | None] | None) -> str:
     comparison = combine(runs)
+    if shortfalls is None:
+        shortfalls = [shortfall(run) for run in comparison.runs]
     variants = comparison.variants
     names = list(variants)
     cost_views, cost_notes, per_1k = _costs(comparison)
@@ -130,7 +134,7 @@ def _render(runs: Sequence[Run]) -> str:
     reference = names[0] if len(names) > ALL_PAIRS_UP_TO else None
     incomplete = [{"run": run.name if len(comparison.runs) > 1 else None, "path": str(run.path),
                    "recorded": short[0], "planned": short[1]}
-                  for run in comparison.runs if (short := shortfall(run))]
+                  for run, short in zip(comparison.runs, shortfalls) if short]
     return _ENV.get_template("report.html.j2").render(
         title=f"evalkit report — {comparison.title}", comparison=comparison, variants=variants, names=names,
         incomplete=incomplete,
